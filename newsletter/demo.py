@@ -1,0 +1,40 @@
+"""Demo data for `newsletter dev`, so a newcomer has something to look at and send."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import tokens
+from .db import utcnow
+from .models import Subscriber, SubscriberStatus
+
+DEMO_SUBSCRIBERS = [
+    ("ada@example.com", "Ada"),
+    ("grace@example.com", "Grace"),
+    ("linus@example.org", "Linus"),
+]
+
+
+def load(session: Session) -> str:
+    """Add the demo rows that are missing; safe to run on every start."""
+    added = 0
+    for email, name in DEMO_SUBSCRIBERS:
+        if session.scalar(select(Subscriber.id).where(Subscriber.email_key == email)) is None:
+            now = utcnow()
+            session.add(
+                Subscriber(
+                    email=email,
+                    email_key=email,
+                    name=name,
+                    status=SubscriberStatus.CONFIRMED,
+                    requested_at=now,
+                    confirmed_at=now,
+                    request_ip="127.0.0.1",
+                    request_user_agent="demo data",
+                    unsubscribe_token=tokens.new_unsubscribe_token(),
+                )
+            )
+            added += 1
+    session.flush()
+    total = session.scalar(select(func.count()).select_from(Subscriber))
+    return f"{total} subscribers, {added} demo rows added"

@@ -1,0 +1,18 @@
+"""Apply Alembic migrations: the only way the schema is made or changed."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+from .config import PROJECT_ROOT
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "migrations" / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database_url), revision)

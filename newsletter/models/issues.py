@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db import Base, utcnow
+from .comparisons import Comparison
+
+
+class IssueStatus(StrEnum):
+    """The weekly issue's state machine.
+
+        draft ──schedule──▶ scheduled ──due (one conditional UPDATE)──▶ sending ──▶ sent
+          ▲                     │                                       │  ▲
+          └──────cancel─────────┘                                 pause │  │ resume
+        draft ──nothing to send at send time──▶ skipped                 ▼  │
+                                                                       paused
+        sending / paused ──cancel──▶ cancelled
+
+    At most one issue is `draft` or `scheduled` at a time ("the upcoming issue").
+    From `sending` on, the rendered content (`html`, `text`, `rendered_subject`)
+    is frozen.
+    """
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'skipped', 'cancelled')",
+            name="status",
+        ),
+        CheckConstraint("intro_format IN ('text', 'markdown')", name="intro_format"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=IssueStatus.DRAFT, index=True)
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    intro: Mapped[str] = mapped_column(Text, default="")
+    intro_format: Mapped[str] = mapped_column(String(10), default="text")
+    scheduled_at: Mapped[datetime | None] = mapped_column(index=True)
+    checks_overridden: Mapped[bool] = mapped_column(default=False)
+    skip_reason: Mapped[str] = mapped_column(String(500), default="")
+    pause_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    sending_started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    # Frozen at the move to `sending`; per recipient only personal parts change.
+    rendered_subject: Mapped[str] = mapped_column(String(300), default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+
+    items: Mapped[list[IssueItem]] = relationship(
+        back_populates="issue", order_by="IssueItem.position", cascade="all, delete-orphan"
+    )
+
+
+class IssueItem(Base):
+    """A comparison in an issue, in the editor's order, with the featured quotes."""
+
+    __tablename__ = "issue_items"
+    __table_args__ = (UniqueConstraint("issue_id", "comparison_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    comparison_id: Mapped[int] = mapped_column(ForeignKey("comparisons.id", ondelete="RESTRICT"))
+    position: Mapped[int] = mapped_column(default=0)
+    featured_reviewer_a: Mapped[str] = mapped_column(String(20), default="builder")
+    featured_reviewer_b: Mapped[str] = mapped_column(String(20), default="builder")
+
+    issue: Mapped[Issue] = relationship(back_populates="items")
+    comparison: Mapped[Comparison] = relationship()
+
+
+class SendSchedule(Base):
+    """The weekly slot; a single row (id 1)."""
+
+    __tablename__ = "send_schedule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    weekday: Mapped[int] = mapped_column(default=1)  # Monday = 0, so Tuesday
+    send_time: Mapped[time] = mapped_column(default=time(9, 0))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class Editor(Base):
+    __tablename__ = "editors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]

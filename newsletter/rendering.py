@@ -1,0 +1,77 @@
+"""Email rendering: Jinja fills an MJML template, mjml-python turns it into HTML.
+
+Templates live in `templates/email/`, each mail as a `.mjml` and a `.txt`. MJML
+templates are autoescaped, so no content can inject markup; text templates are not
+(they are plain text). Any template or MJML failure becomes a `RenderError` with a
+message a person can act on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jinja2
+from mjml import mjml2html
+
+from .config import PROJECT_ROOT
+
+EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
+
+
+class RenderError(Exception):
+    """A template or MJML error, with the template's name in the message."""
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    html: str
+    text: str
+
+
+@lru_cache(maxsize=2)
+def _environment(autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_mjml(template: str, **context) -> str:
+    """Render `templates/email/<template>` to MJML, then to HTML."""
+    try:
+        source = _environment(True).get_template(template).render(**context)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{template}: {exc.__class__.__name__}: {exc}") from exc
+    try:
+        return mjml2html(source)
+    except Exception as exc:  # mjml-python raises plain exceptions from Rust
+        raise RenderError(f"{template}: MJML could not be rendered: {exc}") from exc
+
+
+def render_text(template: str, **context) -> str:
+    try:
+        return _environment(False).get_template(template).render(**context)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{template}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def render_confirmation(
+    newsletter_name: str, name: str, confirm_link: str, unsubscribe_link: str, max_age_hours: int
+) -> RenderedMail:
+    context = dict(
+        newsletter_name=newsletter_name,
+        name=name,
+        confirm_link=confirm_link,
+        unsubscribe_link=unsubscribe_link,
+        max_age_hours=max_age_hours,
+    )
+    return RenderedMail(
+        subject=f"Confirm your subscription to {newsletter_name}",
+        html=render_mjml("confirm.mjml", **context),
+        text=render_text("confirm.txt", **context),
+    )

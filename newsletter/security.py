@@ -1,0 +1,50 @@
+"""What every request passes through: CSRF, rate limits, proxies, security headers."""
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+# Pages that the comparison site may show in an iframe; every other page refuses framing.
+FRAMEABLE_ENDPOINTS = {"public.embed"}
+
+
+def subscribe_limit() -> str:
+    return current_app.extensions["settings"].subscribe_rate_limit
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["settings"]
+    if settings.proxy_fix_x_for:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_fix_x_for, x_proto=1)
+    app.config.update(
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_KEY_PREFIX=f"{settings.redis_key_prefix}:limits",
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    app.register_error_handler(429, _too_many_requests)
+    app.after_request(_security_headers)
+
+
+def _too_many_requests(error):
+    return render_template("web/429.html", retry=getattr(error, "description", "")), 429
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint in FRAMEABLE_ENDPOINTS:
+        site = current_app.extensions["settings"].comparison_site_url
+        origin = "/".join(site.split("/")[:3])
+        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors 'self' {origin}")
+    else:
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response

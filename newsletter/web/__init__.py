@@ -1,0 +1,1 @@
+"""HTTP handlers: parse input, call a service, commit, then enqueue."""

@@ -1,0 +1,158 @@
+"""Public pages for readers and subscribers: subscribe, confirm, unsubscribe."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Blueprint, Flask, abort, current_app, render_template, request
+
+from .. import subscriptions, tokens
+from ..db import get_session
+from ..security import csrf, limiter, subscribe_limit
+from ..subscriptions import Consent, InvalidSubscription
+from .forms import ConfirmForm, SubscribeForm
+
+log = logging.getLogger(__name__)
+bp = Blueprint("public", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _consent() -> Consent:
+    return Consent(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""))
+
+
+def _enqueue_confirmation(subscriber_id: int) -> None:
+    """After commit. If the broker is down the row still says the mail is due, and
+    the sweeper sends it when the broker is back."""
+    from workers.tasks import send_confirmation
+
+    try:
+        send_confirmation.delay(subscriber_id)
+    except Exception:  # noqa: BLE001 - any broker failure; the outbox row remains
+        log.exception("could not enqueue confirmation for subscriber %s; the sweeper will", subscriber_id)
+
+
+@bp.get("/")
+@bp.get("/subscribe")
+def subscribe_form():
+    return render_template("web/subscribe.html", form=SubscribeForm(), errors={})
+
+
+@bp.get("/embed")
+def embed():
+    return render_template("web/embed.html", form=SubscribeForm(), errors={})
+
+
+@bp.post("/subscribe")
+@limiter.limit(subscribe_limit, methods=["POST"])
+def subscribe():
+    form = SubscribeForm()
+    template = "web/embed.html" if request.form.get("embed") else "web/subscribe.html"
+    if not form.validate():
+        return render_template(template, form=form, errors={"form": "The form expired. Please try again."}), 400
+    if form.website.data:
+        log.info("honeypot filled; dropping subscribe request")
+        return render_template("web/check_inbox.html", embed=template == "web/embed.html")
+    settings = _settings()
+    session = get_session()
+    try:
+        subscriber = subscriptions.subscribe(
+            session,
+            form.email.data or "",
+            form.name.data or "",
+            _consent(),
+            timedelta(hours=settings.confirm_mail_interval_hours),
+        )
+    except InvalidSubscription as exc:
+        session.rollback()
+        return render_template(template, form=form, errors={exc.field: str(exc)}), 400
+    subscriber_id = subscriber.id if subscriber else None
+    session.commit()
+    if subscriber_id is not None:
+        _enqueue_confirmation(subscriber_id)
+    return render_template("web/check_inbox.html", embed=template == "web/embed.html")
+
+
+@bp.get("/confirm/<token>")
+def confirm_page(token: str):
+    """Shows a button; only its POST confirms, so link scanners confirm nothing."""
+    settings = _settings()
+    try:
+        subscriber_id, nonce = tokens.read_confirm_token(
+            settings.secret_key, token, settings.confirm_token_max_age_hours * 3600
+        )
+    except tokens.TokenError as exc:
+        return _token_problem(exc)
+    subscriber = get_session().get(subscriptions.Subscriber, subscriber_id)
+    if subscriber is None or not tokens.nonce_matches(subscriber.confirm_nonce, nonce):
+        if subscriber is not None and subscriber.status == "confirmed":
+            return render_template("web/confirmed.html", already=True)
+        return _token_problem(tokens.TokenUsed() if subscriber else tokens.TokenInvalid())
+    return render_template("web/confirm.html", form=ConfirmForm(), token=token)
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str):
+    settings = _settings()
+    session = get_session()
+    try:
+        subscriptions.confirm(
+            session,
+            settings.secret_key,
+            token,
+            timedelta(hours=settings.confirm_token_max_age_hours),
+            _consent(),
+        )
+    except tokens.TokenError as exc:
+        session.rollback()
+        return _token_problem(exc)
+    session.commit()
+    return render_template("web/confirmed.html", already=False)
+
+
+def _token_problem(exc: tokens.TokenError):
+    status = 410 if exc.reason in ("expired", "used") else 400
+    return render_template("web/token_problem.html", reason=exc.reason, form=SubscribeForm()), status
+
+
+@bp.get("/unsubscribe/<int:subscriber_id>/<token>")
+def unsubscribe_page(subscriber_id: int, token: str):
+    """Never unsubscribes by itself: a GET may be a mail scanner."""
+    subscriber = subscriptions.find_for_unsubscribe(get_session(), subscriber_id, token)
+    if subscriber is None:
+        abort(404)
+    return render_template("web/unsubscribe.html", subscriber=subscriber)
+
+
+@bp.post("/unsubscribe/<int:subscriber_id>/<token>")
+@csrf.exempt
+def unsubscribe(subscriber_id: int, token: str):
+    """RFC 8058 one-click: no cookie, no CSRF token, 200 and no redirect.
+
+    The body (`List-Unsubscribe=One-Click` from a mail client, or the page's
+    button) only says "yes"; the unguessable token in the URL is the authority.
+    """
+    session = get_session()
+    subscriber = subscriptions.find_for_unsubscribe(session, subscriber_id, token)
+    if subscriber is None:
+        abort(404)
+    subscriptions.unsubscribe(session, subscriber)
+    session.commit()
+    return render_template("web/unsubscribed.html", subscriber=subscriber, form=SubscribeForm())
+
+
+@bp.app_errorhandler(404)
+def not_found(_error):
+    return render_template("web/404.html"), 404
+
+
+@bp.app_errorhandler(413)
+def too_large(_error):
+    return render_template("web/error.html", message="That request was too large."), 413

@@ -1,0 +1,4 @@
+"""WSGI entry point for gunicorn: `gunicorn newsletter.wsgi:app`."""
+from newsletter import create_app
+
+app = create_app()

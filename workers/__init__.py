@@ -1,0 +1,62 @@
+"""Celery, set up the way Flask's own Celery example does.
+
+`celery_init_app(app)` builds the Celery app from the Flask app's settings and runs
+every task inside an app context, so tasks reach the database and settings the same
+way views do. `workers.celery_app` is the entry point for `celery -A`.
+"""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+from .schedule import beat_schedule
+
+# Queues: `mail` is for transactional mail (confirmations, test sends) so it never
+# waits behind a weekly send on `bulk`; `default` is housekeeping.
+QUEUES = ("mail", "bulk", "default")
+
+
+def celery_init_app(app: Flask) -> Celery:
+    settings = app.extensions["settings"]
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    if settings.uses_redis_broker:
+        transport_options = {
+            # Well above the longest task time limit, so Redis never redelivers a
+            # task that is still running (which would run it twice).
+            "visibility_timeout": 3600,
+        }
+        if settings.redis_key_prefix != "newsletter":
+            # Several deployments (or test runs) can share one Redis.
+            transport_options["global_keyprefix"] = f"{settings.redis_key_prefix}:"
+    else:
+        # kombu's SQLAlchemy transport hands these to create_engine: wait for the
+        # SQLite lock rather than fail when web, worker and beat write at once.
+        transport_options = {"connect_args": {"timeout": 30}}
+    celery.conf.update(
+        broker_url=settings.celery_broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=600,
+        task_soft_time_limit=540,
+        task_default_queue="default",
+        task_routes={
+            "workers.tasks.send_confirmation": {"queue": "mail"},
+        },
+        beat_schedule=beat_schedule(),
+        timezone="UTC",
+        include=["workers.tasks"],
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,19 @@
+"""The periodic work the scheduler (celery beat) enqueues.
+
+Every periodic task scans the database for what is due; none relies on a Celery
+ETA or countdown, which Redis would redeliver after the visibility timeout.
+"""
+from __future__ import annotations
+
+
+def beat_schedule() -> dict:
+    return {
+        "resend-lost-confirmations": {
+            "task": "workers.tasks.resend_lost_confirmations",
+            "schedule": 60.0,
+        },
+        "purge-unconfirmed": {
+            "task": "workers.tasks.purge_unconfirmed",
+            "schedule": 3600.0,
+        },
+    }
