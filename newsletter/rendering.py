@@ -17,6 +17,12 @@ from .config import PROJECT_ROOT
 
 EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
 
+# An issue is rendered once with these in place of the personal parts; sending
+# substitutes them per recipient (HTML-escaped in the HTML part). Plain ASCII that
+# neither MJML nor HTML escaping changes.
+UNSUBSCRIBE_PLACEHOLDER = "__UNSUBSCRIBE_URL__"
+EMAIL_PLACEHOLDER = "__RECIPIENT_EMAIL__"
+
 
 class RenderError(Exception):
     """A template or MJML error, with the template's name in the message."""
