@@ -118,6 +118,22 @@ def app(settings):
     _reset(app)
 
 
+@pytest.fixture
+def make_app(env):
+    """An app with some settings changed: `make_app(SUBSCRIBE_RATE_LIMIT="3 per minute")`."""
+    made = []
+
+    def make(**overrides):
+        app = create_app(load_settings({**env, **overrides}))
+        app.config["TESTING"] = True
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        _reset(app)
+
+
 def _reset(app) -> None:
     """Empty every table and this run's Redis keys, so each test starts clean."""
     db: Database = app.extensions["db"]
@@ -134,7 +150,7 @@ def _reset(app) -> None:
         import redis
 
         client = redis.Redis.from_url(settings.ratelimit_storage_uri)
-        keys = list(client.scan_iter(f"{settings.redis_key_prefix}*"))
+        keys = list(client.scan_iter(f"*{settings.redis_key_prefix}*"))
         if keys:
             client.delete(*keys)
         client.close()

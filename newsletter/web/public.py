@@ -119,7 +119,7 @@ def confirm(token: str):
 
 def _token_problem(exc: tokens.TokenError):
     status = 410 if exc.reason in ("expired", "used") else 400
-    return render_template("web/token_problem.html", reason=exc.reason, form=SubscribeForm()), status
+    return render_template("web/token_problem.html", reason=exc.reason, form=SubscribeForm(), errors={}), status
 
 
 @bp.get("/unsubscribe/<int:subscriber_id>/<token>")
