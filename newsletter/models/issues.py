@@ -64,6 +64,8 @@ class Issue(Base):
     rendered_subject: Mapped[str] = mapped_column(String(300), default="")
     html: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    # The archive's web version: the same issue rendered with no personal parts.
+    web_html: Mapped[str] = mapped_column(Text, default="")
 
     items: Mapped[list[IssueItem]] = relationship(
         back_populates="issue", order_by="IssueItem.position", cascade="all, delete-orphan"
@@ -82,6 +84,8 @@ class IssueItem(Base):
     position: Mapped[int] = mapped_column(default=0)
     featured_reviewer_a: Mapped[str] = mapped_column(String(20), default="builder")
     featured_reviewer_b: Mapped[str] = mapped_column(String(20), default="builder")
+    # Dropped by an editor: kept, so the draft step does not add it back.
+    dropped: Mapped[bool] = mapped_column(default=False)
 
     issue: Mapped[Issue] = relationship(back_populates="items")
     comparison: Mapped[Comparison] = relationship()

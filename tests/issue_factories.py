@@ -1,0 +1,40 @@
+"""Comparisons and issues made directly with the models, for the issue tests."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from newsletter.models import REVIEWERS, Comparison, Review, Tool
+
+FIXED = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+
+
+def make_comparison(
+    session, name_a: str = "Alpha Code", name_b: str = "Beta Pilot", *, published_at: datetime | None = None,
+    slug: str | None = None, url: str | None = None, community_b: int | None = 62, standfirst: str | None = None,
+    quote_prefix: str = "",
+) -> Comparison:
+    title = f"{name_a} vs {name_b}"
+    slug = slug or title.lower().replace(" ", "-")
+    comparison = Comparison(
+        slug=slug,
+        title=title,
+        standfirst=standfirst if standfirst is not None else f"Which one should you ship with, {name_a} or {name_b}?",
+        url=url or f"https://verdicts.test/comparisons/{slug}",
+        published_at=published_at or FIXED - timedelta(days=1),
+    )
+    for position, (name, share, vote, price) in enumerate(
+        ((name_a, 75, None, "Free"), (name_b, 50, community_b, "Paid"))
+    ):
+        tool = Tool(
+            position=position, category="Code assistant", name=name, tagline=f"{name} writes code with you",
+            ship_share=share, community_vote=vote, entry_price=price, description=f"{name} in a paragraph.",
+        )
+        for rank, reviewer in enumerate(REVIEWERS):
+            tool.reviews.append(Review(
+                position=rank, reviewer=reviewer,
+                quote=f"{quote_prefix}The {reviewer} on {name}: ship it.", verdict="ship",
+            ))
+        comparison.tools.append(tool)
+    session.add(comparison)
+    session.flush()
+    return comparison
