@@ -191,14 +191,27 @@ def celery_app(app):
 
 
 @pytest.fixture
-def celery_worker(celery_app):
-    """A real worker consuming from the real broker, in a thread of this process."""
+def celery_worker_for():
+    """A worker thread for an app made with `make_app` (its own settings)."""
+    from contextlib import contextmanager
+
     from celery.contrib.testing.worker import start_worker
 
-    with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20,
-        queues=["mail", "bulk", "default"],
-    ) as worker:
+    @contextmanager
+    def start(app):
+        celery = app.extensions["celery"]
+        celery.control.purge()
+        with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False,
+                          shutdown_timeout=20, queues=["mail", "bulk", "default"]) as worker:
+            yield worker
+
+    return start
+
+
+@pytest.fixture
+def celery_worker(app, celery_worker_for):
+    """A real worker consuming from the real broker, in threads of this process."""
+    with celery_worker_for(app) as worker:
         yield worker
 
 
@@ -249,12 +262,16 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(env):
-    """The app served over real HTTP, with BASE_URL pointing at it."""
+def live_server(env, smtp, celery_worker_for):
+    """The app served over real HTTP, with BASE_URL pointing at it, a worker, and
+    the inbox page showing what the test SMTP server received."""
     port = free_port()
-    app = create_app(load_settings({**env, "BASE_URL": f"http://127.0.0.1:{port}"}))
+    app = create_app(load_settings({
+        **env, "BASE_URL": f"http://127.0.0.1:{port}", "MAIL_CATCHER_DIR": str(smtp.directory),
+    }))
     server = LiveServer(app, port).start()
-    yield server
+    with celery_worker_for(app):
+        yield server
     server.stop()
     _reset(app)
 

@@ -43,8 +43,8 @@ def html(key: str):
     message = find_message(_directory(), key)
     if message is None:
         abort(404)
-    # Links open in the top window, as they would from a mail program.
-    body = '<base target="_top">' + (message.html or "<p>(no HTML part)</p>")
+    # Links open in a new tab, as they do from a webmail client.
+    body = '<base target="_blank">' + (message.html or "<p>(no HTML part)</p>")
     response = Response(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         f"sandbox {SANDBOX}; frame-ancestors 'self'"
