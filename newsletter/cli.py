@@ -96,5 +96,66 @@ def purge_unconfirmed_command() -> None:
     click.echo(f"purged {count} unconfirmed subscribers")
 
 
+def _session():
+    from .db import Database
+
+    return Database(_settings().database_url).session()
+
+
+@main.command("create-editor")
+@click.argument("email")
+@click.password_option(prompt="Password (at least 10 characters)")
+def create_editor_command(email: str, password: str) -> None:
+    """Create an editor account; asks for the password twice, without echo."""
+    from .editors import EditorError, create_editor
+
+    with _session() as session:
+        try:
+            editor = create_editor(session, email, password)
+        except EditorError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        click.echo(f"editor {editor.email} created")
+
+
+@main.command("list-editors")
+def list_editors_command() -> None:
+    """List the editor accounts and when each last logged in."""
+    from .editors import list_editors
+
+    with _session() as session:
+        for editor in list_editors(session):
+            last = editor.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if editor.last_login_at else "never"
+            click.echo(f"{editor.email}\tlast login: {last}")
+
+
+@main.command("remove-editor")
+@click.argument("email")
+def remove_editor_command(email: str) -> None:
+    """Remove an editor account; their open sessions end with it."""
+    from .editors import remove_editor
+
+    with _session() as session:
+        if not remove_editor(session, email):
+            raise click.ClickException(f"no editor {email}")
+        session.commit()
+    click.echo(f"editor {email} removed")
+
+
+@main.command("draft")
+def draft_command() -> None:
+    """Run the draft step now: make or update the one upcoming issue."""
+    from .digest import included_items, refresh_draft
+
+    with _session() as session:
+        result = refresh_draft(session)
+        session.commit()
+        if result.skipped is not None:
+            click.echo(f"issue #{result.skipped.number} skipped: {result.skipped.skip_reason}")
+        issue = result.issue
+        click.echo(f"issue #{issue.number} ({issue.status}): {len(included_items(issue))} comparisons, "
+                   f"{result.added} added now")
+
+
 if __name__ == "__main__":
     main()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from .db import utcnow
 from .models import Issue, IssueStatus, SendSchedule
+from .rendering import RenderError
 
 log = logging.getLogger(__name__)
 # "Send now" and a time typed for this very minute are fine; earlier is a mistake.
@@ -145,7 +146,7 @@ def start_due(session: Session, freeze: Callable[[Issue], dict[str, str] | None]
     """Move every due issue from scheduled to sending; return the ids this call moved.
 
     `freeze(issue)` renders the content to freeze (or None when there is nothing
-    to send, which skips the issue). Each move is ONE conditional UPDATE that
+    to send, which skips the issue; a RenderError leaves it scheduled). Each move is ONE conditional UPDATE that
     also writes the frozen content: if another scheduler (or an editor's cancel)
     changed the row first, this UPDATE matches nothing and this call moves
     nothing. The caller commits, and only then hands the ids to delivery.
@@ -159,7 +160,12 @@ def start_due(session: Session, freeze: Callable[[Issue], dict[str, str] | None]
         if issue is None:
             continue
         seen_update = issue.updated_at
-        content = freeze(issue)
+        try:
+            content = freeze(issue)
+        except RenderError as exc:
+            # Stays scheduled; the editor sees the same error on the preview.
+            log.error("issue #%s is due but cannot be rendered: %s", issue.number, exc)
+            continue
         guard = (Issue.id == issue_id, Issue.status == IssueStatus.SCHEDULED, Issue.updated_at == seen_update)
         if content is None:
             session.execute(

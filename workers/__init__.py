@@ -52,10 +52,11 @@ def celery_init_app(app: Flask) -> Celery:
         task_default_queue="default",
         task_routes={
             "workers.tasks.send_confirmation": {"queue": "mail"},
+            "workers.issue_tasks.*": {"queue": "default"},
         },
         beat_schedule=beat_schedule(),
         timezone="UTC",
-        include=["workers.tasks"],
+        include=["workers.tasks", "workers.issue_tasks"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -16,4 +16,13 @@ def beat_schedule() -> dict:
             "task": "workers.tasks.purge_unconfirmed",
             "schedule": 3600.0,
         },
+        # The weekly issue: keep the one upcoming draft current; start due issues.
+        "refresh-draft": {
+            "task": "workers.issue_tasks.refresh_draft",
+            "schedule": 300.0,
+        },
+        "start-due-issues": {
+            "task": "workers.issue_tasks.start_due_issues",
+            "schedule": 60.0,
+        },
     }

@@ -82,7 +82,9 @@ def _failed(response) -> bool:
     return response.status_code != 302
 
 
-def _too_many(_limit):
+@bp.errorhandler(429)
+def _too_many(_error):
+    """Said on the login form itself, rather than the site's generic 429 page."""
     form = LoginForm()
     message = "Too many failed logins. Wait 15 minutes and try again."
     return render_template("web/editor/login.html", form=form, error=message), 429
@@ -95,9 +97,9 @@ def login_form():
 
 
 @bp.post("/login")
-@limiter.limit(IP_LIMIT, key_func=get_remote_address, deduct_when=_failed, on_breach=_too_many,
+@limiter.limit(IP_LIMIT, key_func=get_remote_address, deduct_when=_failed,
                scope="editor-login-ip")
-@limiter.limit(ACCOUNT_LIMIT, key_func=_account_key, deduct_when=_failed, on_breach=_too_many,
+@limiter.limit(ACCOUNT_LIMIT, key_func=_account_key, deduct_when=_failed,
                scope="editor-login-account")
 def login():
     form = LoginForm()

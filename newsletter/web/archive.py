@@ -1,0 +1,52 @@
+"""The public archive: sent issues, each one's web version, and an Atom feed.
+
+The web version is the rendering frozen when sending started with no personal
+parts, so a page here never shows anyone's address or unsubscribe link.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from sqlalchemy import select
+
+from ..db import get_session
+from ..models import Issue, IssueStatus
+
+bp = Blueprint("archive", __name__, url_prefix="/archive")
+# Sending or paused issues are mid-delivery; the archive shows what went out in full.
+PUBLIC = (IssueStatus.SENT,)
+# The web version is our own rendering, but it is shown without running anything.
+WEB_VERSION_CSP = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+def _sent_issues(limit: int = 200) -> list[Issue]:
+    return list(get_session().scalars(
+        select(Issue).where(Issue.status.in_(PUBLIC)).order_by(Issue.number.desc()).limit(limit)
+    ))
+
+
+@bp.get("/")
+def index():
+    return render_template("web/archive/index.html", issues=_sent_issues())
+
+
+@bp.get("/<int:number>")
+def show(number: int):
+    issue = get_session().scalar(select(Issue).where(Issue.number == number, Issue.status.in_(PUBLIC)))
+    if issue is None or not issue.web_html:
+        abort(404)
+    response = Response(issue.web_html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = WEB_VERSION_CSP
+    return response
+
+
+@bp.get("/feed.xml")
+def feed():
+    settings = current_app.extensions["settings"]
+    issues = _sent_issues(50)
+    body = render_template("web/archive/feed.xml", issues=issues, base_url=settings.base_url,
+                           updated=issues[0].sending_started_at if issues else None)
+    return Response(body, mimetype="application/atom+xml")

@@ -1,0 +1,159 @@
+"""The editor area: the upcoming issue, its content and comparisons, the weekly slot.
+
+Views parse the form, call a service, commit, and redirect (post/redirect/get),
+so a reload never posts twice. The preview, test send and scheduling views are
+in `editor_send`, on the same blueprint.
+"""
+from __future__ import annotations
+
+from datetime import time
+
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from .. import digest, scheduling
+from ..db import get_session
+from ..digest import DigestError
+from ..models import REVIEWERS, Issue
+from ..scheduling import WEEKDAYS, SchedulingError
+from .auth import current_editor, editor_required
+
+bp = Blueprint("editor", __name__, url_prefix="/editor")
+
+
+def init_app(app: Flask) -> None:
+    from . import editor_send  # noqa: F401 - registers its views on `bp`
+
+    app.register_blueprint(bp)
+
+
+@bp.context_processor
+def _editor_context():
+    from workers.issue_tasks import delivery_available
+
+    return {"editor": current_editor(), "delivery_available": delivery_available(), "reviewers": REVIEWERS}
+
+
+def settings():
+    return current_app.extensions["settings"]
+
+
+def get_issue(issue_id: int) -> Issue:
+    issue = digest.load_issue(get_session(), issue_id)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+@bp.get("/")
+@editor_required
+def dashboard():
+    session = get_session()
+    upcoming = digest.upcoming_issue(session)
+    if upcoming is None:
+        # First visit, or the scheduler is not running: draft now rather than show nothing.
+        upcoming = digest.refresh_draft(session).issue
+        session.commit()
+    issues = list(session.scalars(select(Issue).order_by(Issue.number.desc()).limit(30)))
+    schedule = scheduling.get_schedule(session)
+    return render_template(
+        "web/editor/dashboard.html", upcoming=upcoming, issues=issues, schedule=schedule, weekdays=WEEKDAYS,
+        to_local=scheduling.to_local,
+    )
+
+
+@bp.get("/issues/<int:issue_id>")
+@editor_required
+def issue_page(issue_id: int):
+    from ..previews import build_preview
+
+    session = get_session()
+    issue = get_issue(issue_id)
+    preview = build_preview(issue, settings()) if issue.status in digest.UPCOMING else None
+    schedule = scheduling.get_schedule(session)
+    return render_template(
+        "web/editor/issue.html", issue=issue, preview=preview, schedule=schedule,
+        addable=digest.addable_comparisons(session, issue) if issue.status in digest.UPCOMING else [],
+        default_subject=digest.default_subject(issue), to_local=scheduling.to_local,
+        scheduled_local=scheduling.to_local(issue.scheduled_at, schedule.timezone),
+    )
+
+
+def _arrangement(issue: Issue) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """The kept comparisons in the typed order (ties keep the current order)."""
+    kept = []
+    for index, item in enumerate(digest.included_items(issue)):
+        cid = item.comparison_id
+        if not request.form.get(f"keep-{cid}"):
+            continue
+        try:
+            order = float(request.form.get(f"order-{cid}", index + 1))
+        except ValueError:
+            raise DigestError("the order of each comparison is a number") from None
+        kept.append((order, index, cid))
+    featured = {
+        item.comparison_id: (
+            request.form.get(f"featured_a-{item.comparison_id}", item.featured_reviewer_a),
+            request.form.get(f"featured_b-{item.comparison_id}", item.featured_reviewer_b),
+        )
+        for item in digest.included_items(issue)
+    }
+    return [cid for _, _, cid in sorted(kept)], featured
+
+
+@bp.post("/issues/<int:issue_id>")
+@editor_required
+def save_issue(issue_id: int):
+    session = get_session()
+    issue = get_issue(issue_id)
+    try:
+        digest.update_content(
+            issue, subject=request.form.get("subject", ""), preheader=request.form.get("preheader", ""),
+            intro=request.form.get("intro", ""), intro_format=request.form.get("intro_format", "text"),
+        )
+        order, featured = _arrangement(issue)
+        digest.arrange(issue, order, featured)
+    except DigestError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("editor.issue_page", issue_id=issue_id))
+    session.commit()
+    flash("Saved.", "ok")
+    return redirect(url_for("editor.issue_page", issue_id=issue_id))
+
+
+@bp.post("/issues/<int:issue_id>/add")
+@editor_required
+def add_comparison(issue_id: int):
+    session = get_session()
+    issue = get_issue(issue_id)
+    try:
+        digest.add_comparison(session, issue, int(request.form.get("comparison_id", "0") or 0))
+    except (DigestError, ValueError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    else:
+        session.commit()
+        flash("Comparison added at the end.", "ok")
+    return redirect(url_for("editor.issue_page", issue_id=issue_id))
+
+
+@bp.route("/schedule", methods=["GET", "POST"])
+@editor_required
+def weekly_slot():
+    session = get_session()
+    schedule = scheduling.get_schedule(session)
+    if request.method == "POST":
+        try:
+            hours, _, minutes = request.form.get("send_time", "").partition(":")
+            at = time(int(hours), int(minutes))
+            scheduling.update_schedule(session, int(request.form.get("weekday", "-1")), at,
+                                       request.form.get("timezone", "").strip())
+        except (SchedulingError, ValueError) as exc:
+            session.rollback()
+            flash(f"Not saved: {exc}", "error")
+            return redirect(url_for("editor.weekly_slot"))
+        session.commit()
+        flash("The weekly slot is saved.", "ok")
+        return redirect(url_for("editor.dashboard"))
+    return render_template("web/editor/schedule.html", schedule=schedule, weekdays=WEEKDAYS)
