@@ -9,7 +9,7 @@ from .config import PROJECT_ROOT, Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Load the settings, then let each part set itself up, in the order data flows."""
     from . import db, security
-    from .web import archive, auth, editor, inbox, public
+    from .web import api, archive, auth, editor, inbox, public
     from workers import celery_init_app
 
     settings = settings or load_settings()
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     celery_init_app(app)
     public.init_app(app)
     inbox.init_app(app)
+    api.init_app(app)
     auth.init_app(app)
     editor.init_app(app)
     archive.init_app(app)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -94,6 +95,24 @@ def purge_unconfirmed_command() -> None:
         count = subscriptions.purge_unconfirmed(session, timedelta(days=settings.purge_unconfirmed_after_days))
         session.commit()
     click.echo(f"purged {count} unconfirmed subscribers")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def import_command(paths: tuple[Path, ...]) -> None:
+    """Import comparisons: pages (.txt), JSON (.json), or folders of them."""
+    from .db import Database
+    from .importer import import_paths
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        summary = import_paths(db, settings, paths)
+    finally:
+        db.dispose()
+    click.echo(summary.line())
+    if summary.rejected:
+        sys.exit(1)
 
 
 def _session():

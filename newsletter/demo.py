@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import tokens
+from . import importer, tokens
+from .config import Settings, load_settings
 from .db import utcnow
 from .models import Subscriber, SubscriberStatus
 
@@ -15,7 +16,7 @@ DEMO_SUBSCRIBERS = [
 ]
 
 
-def load(session: Session) -> str:
+def load(session: Session, settings: Settings | None = None) -> str:
     """Add the demo rows that are missing; safe to run on every start."""
     added = 0
     for email, name in DEMO_SUBSCRIBERS:
@@ -37,4 +38,5 @@ def load(session: Session) -> str:
             added += 1
     session.flush()
     total = session.scalar(select(func.count()).select_from(Subscriber))
-    return f"{total} subscribers, {added} demo rows added"
+    demo_comparisons = importer.load_demo(session, settings or load_settings())
+    return f"{total} subscribers, {added} demo rows added; demo comparisons: {demo_comparisons.line()}"

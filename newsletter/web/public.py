@@ -10,6 +10,7 @@ from .. import subscriptions, tokens
 from ..db import get_session
 from ..security import csrf, limiter, subscribe_limit
 from ..subscriptions import Consent, InvalidSubscription
+from . import api
 from .forms import ConfirmForm, SubscribeForm
 
 log = logging.getLogger(__name__)
@@ -149,10 +150,14 @@ def unsubscribe(subscriber_id: int, token: str):
 
 
 @bp.app_errorhandler(404)
-def not_found(_error):
+def not_found(error):
+    if api.is_api_request():
+        return api.http_error(error)
     return render_template("web/404.html"), 404
 
 
 @bp.app_errorhandler(413)
-def too_large(_error):
+def too_large(error):
+    if api.is_api_request():
+        return api.http_error(error)
     return render_template("web/error.html", message="That request was too large."), 413
