@@ -48,7 +48,7 @@ def upcoming_issue(session: Session) -> Issue | None:
 def previous_issue(session: Session) -> Issue | None:
     """The last issue that went out, for its number and start time."""
     return session.scalar(
-        select(Issue).where(Issue.status.in_(WENT_OUT)).order_by(Issue.sending_started_at.desc()).limit(1)
+        select(Issue).where(Issue.status.in_(WENT_OUT)).order_by(Issue.sending_started_at.desc().nulls_last()).limit(1)
     )
 
 

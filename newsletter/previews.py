@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from . import mailer
 from .checks import Check, failing, run_checks
 from .config import Settings
-from .digest import included_items
+from .digest import UPCOMING, included_items
 from .models import Issue
 from .rendering import RenderError, RenderedMail, personalise, render_issue
 
@@ -36,9 +36,20 @@ class Preview:
         return failing(self.checks)
 
 
+def frozen_mail(issue: Issue) -> RenderedMail | None:
+    """Once sending started, the content readers get is the frozen one."""
+    if issue.status in UPCOMING or not issue.html:
+        return None
+    return RenderedMail(subject=issue.rendered_subject, html=issue.html, text=issue.text)
+
+
+def current_mail(issue: Issue, settings: Settings) -> RenderedMail:
+    return frozen_mail(issue) or render_issue(issue, settings)
+
+
 def build_preview(issue: Issue, settings: Settings) -> Preview:
     try:
-        mail = render_issue(issue, settings)
+        mail = current_mail(issue, settings)
     except RenderError as exc:
         return Preview(mail=None, error=str(exc))
     return Preview(mail=mail, checks=run_checks(issue, mail, settings.base_url))
@@ -72,7 +83,7 @@ def parse_test_addresses(raw: str) -> list[str]:
 def send_test(issue: Issue, settings: Settings, addresses: list[str]) -> list[str]:
     """Send the real rendering to each address over the real SMTP path, marked
     as a test. It reads no subscriber and writes no delivery row."""
-    mail = render_issue(issue, settings)
+    mail = current_mail(issue, settings)
     for address in addresses:
         personal = as_seen_by(mail, settings, address)
         message = mailer.build_message(

@@ -219,3 +219,22 @@ def test_skipped_issue_shows_why(editor_client, db):
         issue_id = issue.id
     assert "No new comparisons were published" in editor_client.get("/editor/").get_data(as_text=True)
     assert "Skipped:" in editor_client.get(f"/editor/issues/{issue_id}").get_data(as_text=True)
+
+
+def test_once_sending_started_the_preview_shows_the_frozen_content(editor_client, db, draft, settings):
+    from newsletter import scheduling
+    from newsletter.models import Comparison
+    from newsletter.previews import freezer
+
+    now = datetime.now(timezone.utc)
+    with db.session() as session:
+        issue = digest.load_issue(session, draft)
+        scheduling.schedule(session, issue, now, failing_checks=[], override=False, now=now)
+        assert scheduling.start_due(session, freezer(settings), now=now) == [draft]
+        for comparison in session.query(Comparison):
+            comparison.title = "Edited later"
+        session.commit()
+    html = editor_client.get(f"/editor/issues/{draft}/preview").get_data(as_text=True)
+    assert "New A vs New B" in html and "Edited later" not in html
+    page = editor_client.get(f"/editor/issues/{draft}").get_data(as_text=True)
+    assert "the content is frozen" in page and 'id="schedule-form"' not in page
