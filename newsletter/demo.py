@@ -39,4 +39,20 @@ def load(session: Session, settings: Settings | None = None) -> str:
     session.flush()
     total = session.scalar(select(func.count()).select_from(Subscriber))
     demo_comparisons = importer.load_demo(session, settings or load_settings())
-    return f"{total} subscribers, {added} demo rows added; demo comparisons: {demo_comparisons.line()}"
+    return (f"{total} subscribers, {added} demo rows added; demo comparisons: {demo_comparisons.line()}; "
+            f"{_demo_editor(session)}")
+
+
+# Dev only: a newcomer can log in to /editor at once. Production accounts come from
+# `newsletter create-editor`, with a password of their own.
+DEMO_EDITOR = ("editor@example.com", "demo-editor-password")
+
+
+def _demo_editor(session: Session) -> str:
+    from . import editors
+
+    if not editors.list_editors(session):
+        editors.create_editor(session, *DEMO_EDITOR)
+    if editors.find_editor(session, DEMO_EDITOR[0]) is not None:
+        return f"editor login {DEMO_EDITOR[0]} / {DEMO_EDITOR[1]}"
+    return "editors: see `newsletter list-editors`"
