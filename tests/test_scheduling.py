@@ -193,3 +193,38 @@ def test_without_the_delivery_engine_nothing_starts(app, db, monkeypatch):
         assert issue_tasks.start_due_issues() == []
     with db.session() as session:
         assert session.get(Issue, issue_id).status == IssueStatus.SCHEDULED
+
+
+def wait_until(predicate, timeout: float = 30.0):
+    import time as clock
+
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
+        if predicate():
+            return True
+        clock.sleep(0.2)
+    return False
+
+
+def test_scheduler_tasks_run_on_a_real_worker(app, db, celery_worker, monkeypatch):
+    """Through the real broker: the due-scan starts the issue, hands it off once,
+    and the draft step drafts the next issue."""
+    from workers import issue_tasks
+
+    handed: list[int] = []
+    monkeypatch.setattr(issue_tasks, "delivery_available", lambda: True)
+    monkeypatch.setattr(issue_tasks, "hand_off", handed.append)
+    with db.session() as session:
+        issue_id = scheduled_issue(session, datetime.now(UTC) - timedelta(seconds=5)).id
+        session.commit()
+    issue_tasks.start_due_issues.delay()
+    issue_tasks.start_due_issues.delay()
+    assert wait_until(lambda: handed == [issue_id])
+
+    def next_draft_exists():
+        with db.session() as session:
+            upcoming = digest.upcoming_issue(session)
+            return upcoming is not None and upcoming.id != issue_id
+
+    assert wait_until(next_draft_exists)
+    assert handed == [issue_id]

@@ -54,7 +54,10 @@ def start_due_issues() -> list[int]:
         started = scheduling.start_due(session, freezer(settings))
         session.commit()
     for issue_id in started:
-        hand_off(issue_id)
+        try:
+            hand_off(issue_id)
+        except Exception:  # noqa: BLE001 - one broker hiccup must not strand the other issues
+            log.exception("issue %s is sending but could not be handed to delivery", issue_id)
     if started:
         # The upcoming slot is free again: draft the next issue now, not in a minute.
         refresh_draft.delay()

@@ -10,6 +10,7 @@ from datetime import time
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .. import digest, scheduling
 from ..db import get_session
@@ -52,8 +53,12 @@ def dashboard():
     upcoming = digest.upcoming_issue(session)
     if upcoming is None:
         # First visit, or the scheduler is not running: draft now rather than show nothing.
-        upcoming = digest.refresh_draft(session).issue
-        session.commit()
+        try:
+            upcoming = digest.refresh_draft(session).issue
+            session.commit()
+        except IntegrityError:  # the scheduler drafted the same number at the same moment
+            session.rollback()
+            upcoming = digest.upcoming_issue(session)
     issues = list(session.scalars(select(Issue).order_by(Issue.number.desc()).limit(30)))
     schedule = scheduling.get_schedule(session)
     return render_template(
