@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class: sync or gthread")
+    parser.add_argument("--worker-threads", type=int, default=1)
     parser.add_argument("--postgres", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
@@ -131,7 +133,7 @@ def main() -> None:
         upgrade(url)
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-             "--log-level", "warning", "newsletter.wsgi:app"],
+             "--worker-class", args.worker_class, "--threads", str(args.worker_threads), "--log-level", "warning", "newsletter.wsgi:app"],
             cwd=ROOT, env=env,
         )
         base = f"http://127.0.0.1:{port}"
