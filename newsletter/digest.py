@@ -86,10 +86,13 @@ def refresh_draft(session: Session, now: datetime | None = None) -> DraftResult:
     skipped = None
     if issue is not None and issue.status == IssueStatus.DRAFT:
         added = _add_new_comparisons(session, issue)
-        if not included_items(issue) and issue.scheduled_at is not None and issue.scheduled_at <= now:
+        slot_passed = issue.scheduled_at is not None and issue.scheduled_at <= now
+        if slot_passed and not included_items(issue):
             skip(issue, "No new comparisons were published for this week's slot.", now)
             skipped, issue = issue, None
         else:
+            if slot_passed:  # nobody scheduled it in time: plan it for the next slot
+                issue.scheduled_at = next_slot(schedule, now)
             return DraftResult(issue, added)
     if issue is None:
         issue = _new_draft(session, schedule, now)

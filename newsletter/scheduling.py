@@ -119,12 +119,13 @@ def schedule(
 
 
 def cancel(session: Session, issue: Issue, now: datetime | None = None) -> None:
-    """Back to draft, unless the scheduler got there first."""
+    """Back to draft, planned for the next weekly slot, unless the scheduler got there first."""
     now = now or utcnow()
     result = session.execute(
         update(Issue)
         .where(Issue.id == issue.id, Issue.status == IssueStatus.SCHEDULED)
-        .values(status=IssueStatus.DRAFT, checks_overridden=False, updated_at=now)
+        .values(status=IssueStatus.DRAFT, checks_overridden=False, updated_at=now,
+                scheduled_at=next_slot(get_schedule(session), now))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:

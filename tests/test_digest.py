@@ -102,8 +102,10 @@ def test_empty_draft_is_skipped_at_its_slot_with_a_reason(session):
 def test_a_draft_with_comparisons_is_not_skipped_when_its_slot_passes(session):
     issue = refresh_draft(session, FIXED - timedelta(days=1)).issue
     make_comparison(session, "A1", "B1")
-    result = refresh_draft(session, issue.scheduled_at + timedelta(hours=1))
+    late = issue.scheduled_at + timedelta(hours=1)
+    result = refresh_draft(session, late)
     assert result.issue is issue and result.skipped is None and issue.status == IssueStatus.DRAFT
+    assert late < issue.scheduled_at <= late + timedelta(days=7)  # planned for the next slot
 
 
 def test_subject_defaults_to_the_lead_comparison(session):

@@ -64,7 +64,7 @@ def test_reorder_drop_retitle_and_feature(editor_client, db, draft):
     token = csrf_token(editor_client, f"/editor/issues/{draft}")
     response = editor_client.post(f"/editor/issues/{draft}", data={
         "csrf_token": token, "subject": "This week's verdicts", "preheader": "", "intro": "Hi", "intro_format": "text",
-        f"keep-{new}": "1", f"order-{new}": "2", f"keep-{old}": "1", f"order-{old}": "1",
+        f"keep-{new}": "1", f"order-{new}": "2", f"keep-{old}": "1", f"order-{old}": "1", f"order-{mid}": "3",
         f"featured_a-{old}": "buyer", f"featured_b-{old}": "skeptic",
     })
     assert response.status_code == 302
@@ -77,6 +77,21 @@ def test_reorder_drop_retitle_and_feature(editor_client, db, draft):
     token = csrf_token(editor_client, f"/editor/issues/{draft}")
     editor_client.post(f"/editor/issues/{draft}/add", data={"csrf_token": token, "comparison_id": mid})
     assert titles(load(db, draft))[-1] == "Mid A vs Mid B"
+
+
+def test_a_comparison_that_joined_after_the_page_loaded_is_kept(editor_client, db, draft):
+    issue = load(db, draft)
+    form = {f"order-{item.comparison_id}": str(n) for n, item in enumerate(issue.items, 1)}
+    form.update({f"keep-{item.comparison_id}": "1" for item in issue.items})
+    with db.session() as session:
+        make_comparison(session, "Fresh A", "Fresh B")
+        digest.refresh_draft(session)
+        session.commit()
+    token = csrf_token(editor_client, "/editor/schedule")
+    editor_client.post(f"/editor/issues/{draft}", data={"csrf_token": token, "subject": "", "intro_format": "text",
+                                                        **form})
+    assert titles(load(db, draft))[0] == "Fresh A vs Fresh B"
+    assert len(titles(load(db, draft))) == 4
 
 
 def test_preview_shows_the_email_in_a_sandboxed_frame(editor_client, draft):

@@ -85,10 +85,17 @@ def issue_page(issue_id: int):
 
 
 def _arrangement(issue: Issue) -> tuple[list[int], dict[int, tuple[str, str]]]:
-    """The kept comparisons in the typed order (ties keep the current order)."""
+    """The kept comparisons in the typed order (ties keep the current order).
+
+    A comparison that joined the draft after the page was loaded is not in the
+    form; it is kept, at the top, rather than dropped unseen.
+    """
     kept = []
     for index, item in enumerate(digest.included_items(issue)):
         cid = item.comparison_id
+        if f"order-{cid}" not in request.form:
+            kept.append((float("-inf"), index, cid))
+            continue
         if not request.form.get(f"keep-{cid}"):
             continue
         try:
