@@ -253,3 +253,16 @@ def test_once_sending_started_the_preview_shows_the_frozen_content(editor_client
     assert "New A vs New B" in html and "Edited later" not in html
     page = editor_client.get(f"/editor/issues/{draft}").get_data(as_text=True)
     assert "the content is frozen" in page and 'id="schedule-form"' not in page
+
+
+def test_hostile_comparison_text_is_shown_literally_on_editor_pages(editor_client, db):
+    hostile = '<script>alert("x")</script>'
+    with db.session() as session:
+        make_comparison(session, hostile, "B", slug="hostile", standfirst=hostile)
+        issue_id = digest.refresh_draft(session).issue.id
+        session.commit()
+    for path in ("/editor/", f"/editor/issues/{issue_id}", f"/editor/issues/{issue_id}/preview",
+                 f"/editor/issues/{issue_id}/preview/email.html"):
+        html = editor_client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html, path
+    assert "&lt;script&gt;alert" in editor_client.get(f"/editor/issues/{issue_id}").get_data(as_text=True)
