@@ -7,10 +7,15 @@ message a person can act on.
 """
 from __future__ import annotations
 
+import html as html_lib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 import jinja2
+import nh3
+from markdown_it import MarkdownIt
 from mjml import mjml2html
 
 from .config import PROJECT_ROOT
@@ -95,12 +100,6 @@ def intro_html(intro: str, intro_format: str) -> str:
     markdown-it already refuses raw HTML and `javascript:` links; nh3 is the
     second fence, keeping only a few formatting tags and http(s)/mailto links.
     """
-    import html as html_lib
-    import re
-
-    import nh3
-    from markdown_it import MarkdownIt
-
     if not intro.strip():
         return ""
     if intro_format == "markdown":
@@ -114,8 +113,6 @@ def intro_html(intro: str, intro_format: str) -> str:
 def safe_link(url: str) -> str:
     """Only absolute http(s) links reach an email; anything else becomes a link
     that goes nowhere and that the pre-flight checks report."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url.strip())
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else "about:invalid"
 
@@ -171,8 +168,6 @@ def render_issue(issue, settings, *, personal: bool = True) -> RenderedMail:
 
 def personalise(text: str, *, unsubscribe_url: str, email: str, html: bool) -> str:
     """Fill in the placeholders (HTML-escaped in the HTML part)."""
-    import html as html_lib
-
     if html:
         unsubscribe_url, email = html_lib.escape(unsubscribe_url), html_lib.escape(email)
     return text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url).replace(EMAIL_PLACEHOLDER, email)
