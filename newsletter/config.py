@@ -48,6 +48,16 @@ class Settings:
     mail_catcher_dir: str = ""
     send_batch_size: int = 200
     send_rate_limit: float = 0.0
+    # Delivery retries: exponential backoff from base to max, then `failed`.
+    # The defaults spread 15 attempts over more than a day.
+    send_max_attempts: int = 15
+    send_retry_base_seconds: float = 60.0
+    send_retry_max_seconds: float = 21600.0
+    # A claimed row is handed back to the sweeper after this; keep it above the
+    # Celery task time limit (600 s) so a live task never loses its rows.
+    send_lease_seconds: int = 660
+    # Batch-task chains a dispatch starts per issue (the parallelism across workers).
+    send_parallel_batches: int = 8
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key_path: str = ""
@@ -196,12 +206,25 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         mail_catcher_dir=env.get("MAIL_CATCHER_DIR", ""),
         send_batch_size=_int("SEND_BATCH_SIZE", env.get("SEND_BATCH_SIZE", "200") or "200", 1, 10000),
         send_rate_limit=_float("SEND_RATE_LIMIT", env.get("SEND_RATE_LIMIT", "0") or "0", 0),
+        send_max_attempts=_int("SEND_MAX_ATTEMPTS", env.get("SEND_MAX_ATTEMPTS", "15") or "15", 1, 100),
+        send_retry_base_seconds=_float(
+            "SEND_RETRY_BASE_SECONDS", env.get("SEND_RETRY_BASE_SECONDS", "60") or "60", 0.01
+        ),
+        send_retry_max_seconds=_float(
+            "SEND_RETRY_MAX_SECONDS", env.get("SEND_RETRY_MAX_SECONDS", "21600") or "21600", 0.01
+        ),
+        send_lease_seconds=_int("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "660") or "660", 1, 86400),
+        send_parallel_batches=_int(
+            "SEND_PARALLEL_BATCHES", env.get("SEND_PARALLEL_BATCHES", "8") or "8", 1, 1000
+        ),
         dkim_selector=env.get("DKIM_SELECTOR", ""),
         dkim_domain=env.get("DKIM_DOMAIN", ""),
         dkim_private_key_path=env.get("DKIM_PRIVATE_KEY_PATH", ""),
         redis_key_prefix=env.get("REDIS_KEY_PREFIX", "") or "newsletter",
         dev=dev,
     )
+    if settings.send_retry_max_seconds < settings.send_retry_base_seconds:
+        raise ConfigError("SEND_RETRY_MAX_SECONDS must be at least SEND_RETRY_BASE_SECONDS")
     if settings.smtp_username and not settings.smtp_password:
         raise ConfigError("SMTP_PASSWORD is not set but SMTP_USERNAME is")
     return settings

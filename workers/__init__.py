@@ -52,11 +52,12 @@ def celery_init_app(app: Flask) -> Celery:
         task_default_queue="default",
         task_routes={
             "workers.tasks.send_confirmation": {"queue": "mail"},
+            "workers.delivery_tasks.send_batch": {"queue": "bulk"},
             "workers.issue_tasks.*": {"queue": "default"},
         },
         beat_schedule=beat_schedule(),
         timezone="UTC",
-        include=["workers.tasks", "workers.issue_tasks"],
+        include=["workers.tasks", "workers.issue_tasks", "workers.delivery_tasks"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -12,6 +12,10 @@ def beat_schedule() -> dict:
             "task": "workers.tasks.resend_lost_confirmations",
             "schedule": 60.0,
         },
+        "sweep-deliveries": {
+            "task": "workers.delivery_tasks.sweep_deliveries",
+            "schedule": 60.0,
+        },
         "purge-unconfirmed": {
             "task": "workers.tasks.purge_unconfirmed",
             "schedule": 3600.0,

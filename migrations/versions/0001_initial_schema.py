@@ -61,7 +61,7 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('web_html', sa.Text(), nullable=False),
     sa.CheckConstraint("intro_format IN ('text', 'markdown')", name=op.f('ck_issues_intro_format')),
-    sa.CheckConstraint("status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'skipped', 'cancelled')", name=op.f('ck_issues_status')),
+    sa.CheckConstraint("status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'skipped', 'cancelled', 'failed')", name=op.f('ck_issues_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issues')),
     sa.UniqueConstraint('number', name=op.f('uq_issues_number'))
     )

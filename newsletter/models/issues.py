@@ -19,6 +19,7 @@ class IssueStatus(StrEnum):
         draft ──nothing to send at send time──▶ skipped                 ▼  │
                                                                        paused
         sending / paused ──cancel──▶ cancelled
+        sending ──every message refused, none delivered──▶ failed
 
     At most one issue is `draft` or `scheduled` at a time ("the upcoming issue").
     From `sending` on, the rendered content (`html`, `text`, `rendered_subject`)
@@ -32,13 +33,14 @@ class IssueStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    FAILED = "failed"
 
 
 class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'skipped', 'cancelled')",
+            "status IN ('draft', 'scheduled', 'sending', 'paused', 'sent', 'skipped', 'cancelled', 'failed')",
             name="status",
         ),
         CheckConstraint("intro_format IN ('text', 'markdown')", name="intro_format"),

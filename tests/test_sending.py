@@ -1,0 +1,219 @@
+"""The delivery engine in-process: the message template, the state machine, SMTP
+replies, and sends through a real worker (threads) to the real test SMTP server."""
+from __future__ import annotations
+
+import email
+import email.policy
+import subprocess
+import time
+
+import pytest
+from sqlalchemy import select, update
+
+from delivery_helpers import (
+    FAST_RETRIES, address, drive, issue_status, make_sending_issue, make_subscribers, purge_broker, recipients,
+    status_counts,
+)
+from newsletter import send_control, send_loop, sending
+from newsletter.config import load_settings
+from newsletter.models import Delivery, Issue, Subscriber
+from newsletter.outbound import IssueContent, IssueMessage, unstuff
+from newsletter.rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
+from workers.delivery_tasks import dispatch_issue, sweep_deliveries
+
+
+@pytest.fixture
+def env(env):
+    return {**env, **FAST_RETRIES, "SEND_BATCH_SIZE": "20", "SEND_PARALLEL_BATCHES": "3"}
+
+
+@pytest.fixture
+def celery_app(celery_app):
+    purge_broker(celery_app)
+    yield celery_app
+    purge_broker(celery_app)
+
+
+@pytest.fixture
+def worker(worker_process):
+    """A real `celery worker` process (threads pool); tasks wait in the broker until it is up."""
+    return worker_process("--pool", "threads", "--concurrency", "2")
+
+
+def parse(payload: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(unstuff(payload), policy=email.policy.default)
+
+
+def test_message_is_spliced_per_recipient(settings):
+    html = f"<p>Hi {EMAIL_PLACEHOLDER}</p>\n.dot line\n<a href=\"{UNSUBSCRIBE_PLACEHOLDER}\">x</a>" + "é" * 300
+    content = IssueContent(7, "Alpha vs Bêta", html, f"Hi {EMAIL_PLACEHOLDER}\n{UNSUBSCRIBE_PLACEHOLDER}\n")
+    template = IssueMessage(settings, content)
+    payload = template.render(345, "o'neil&co@example.com", "tok-EN_1")
+    assert payload.endswith(b"\r\n") and b"\n." not in payload.replace(b"\r\n..", b"")
+    assert max(len(line) for line in payload.split(b"\r\n")) <= 998
+    message = parse(payload)
+    url = "http://newsletter.test/unsubscribe/345/tok-EN_1"
+    assert message["To"] == "o'neil&co@example.com"
+    assert message["Message-ID"] == "<issue-7.sub-345@verdicts.test>"
+    assert message["List-Unsubscribe"] == f"<{url}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Subject"] == "Alpha vs Bêta"
+    assert message["List-Id"] and message["Date"] and message["MIME-Version"] == "1.0"
+    assert message.get_content_type() == "multipart/alternative"
+    html_part = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert "o&#x27;neil&amp;co@example.com" in html_part and f'href="{url}"' in html_part
+    assert "\n.dot line\n" in html_part and html_part.rstrip("\n").endswith("é" * 300)
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") + "\n" == f"Hi o'neil&co@example.com\n{url}\n"
+    other = parse(template.render(346, "b@example.com", "t2"))
+    assert other["Message-ID"] == "<issue-7.sub-346@verdicts.test>" and "b@example.com" in other.get_body(("html",)).get_content()
+
+
+def test_dkim_signature_covers_list_unsubscribe(env, tmp_path):
+    import dkim
+
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                            check=True, capture_output=True).stdout
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    settings = load_settings({**env, "DKIM_SELECTOR": "nl", "DKIM_DOMAIN": "verdicts.test",
+                              "DKIM_PRIVATE_KEY_PATH": str(key)})
+    message = IssueMessage(settings, IssueContent(1, "S", f"<p>{UNSUBSCRIBE_PLACEHOLDER}</p>", "t\n"))
+    signed = unstuff(message.render(1, "a@example.com", "tok"))
+    header = signed.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"list-unsubscribe:list-unsubscribe-post" in header.replace(b"\r\n", b"").replace(b" ", b"")
+    assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_send_to_everyone_once(app, db, session, smtp, worker):
+    make_subscribers(session, 45)
+    issue_id = make_sending_issue(session)
+    session.commit()
+    dispatch_issue.delay(issue_id)
+    dispatch_issue.delay(issue_id)  # the hand-off may happen twice
+    assert drive(db, issue_id, timeout=60) == "sent"
+    got = recipients(smtp)
+    assert sorted(got) == [address(i) for i in range(45)] and set(got.values()) == {1}
+    assert status_counts(db, issue_id) == {"sent": 45}
+    message = smtp.messages()[0]
+    assert message.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/unsubscribe/" in message.html and message.envelope_to[0] in message.text
+    with db.session() as s:
+        assert s.get(Issue, issue_id).finished_at is not None
+        report = send_control.report(s, issue_id)
+    assert report.delivered == 45 and report.bounced == 0 and report.failed == 0
+
+
+def test_5xx_bounces_exactly_those_and_4xx_retries(app, db, session, smtp, worker):
+    make_subscribers(session, 30)
+    issue_id = make_sending_issue(session)
+    session.commit()
+    refused = {address(3), address(17)}
+    throttled = {address(5), address(22), address(29)}
+    for a in refused:
+        smtp.refuse[a] = "550 5.1.1 no such user"
+    for a in throttled:
+        smtp.refuse[a] = "451 4.7.1 try again later"
+    dispatch_issue.delay(issue_id)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and status_counts(db, issue_id).get("deferred", 0) < 3:
+        sweep_deliveries.apply()  # as beat would, should the hint be slow to arrive
+        time.sleep(0.3)
+    assert status_counts(db, issue_id).get("deferred") == 3
+    for a in throttled:  # the relay stops throttling
+        del smtp.refuse[a]
+    assert drive(db, issue_id, timeout=60) == "sent"
+    got = recipients(smtp)
+    assert set(got) == {address(i) for i in range(30)} - refused and set(got.values()) == {1}
+    assert status_counts(db, issue_id) == {"sent": 28, "bounced": 2}
+    with db.session() as s:
+        bounced = dict(s.execute(select(Subscriber.email, Subscriber.status)).all())
+        assert {a for a, st in bounced.items() if st == "bounced"} == refused
+        retried = s.scalars(select(Delivery.attempts).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                            .where(Subscriber.email.in_(throttled))).all()
+        assert all(n >= 2 for n in retried)
+        report = send_control.report(s, issue_id)
+    assert report.bounced == 2 and "550 5.1.1 no such user" in report.reasons[0][0]
+
+
+def test_every_message_refused_is_not_sent(app, db, session, smtp, worker):
+    make_subscribers(session, 4)
+    issue_id = make_sending_issue(session)
+    session.commit()
+    for i in range(4):
+        smtp.refuse[address(i)] = "550 5.1.1 no such user"
+    dispatch_issue.delay(issue_id)
+    assert drive(db, issue_id, timeout=30, until=("sent", "failed")) == "failed"
+    with db.session() as s:
+        report = send_control.report(s, issue_id)
+    assert report.status == "failed" and report.delivered == 0 and report.bounced == 4
+
+
+def test_unsubscribe_before_claim_gets_nothing(app, db, session, smtp, settings):
+    ids = make_subscribers(session, 30)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    session.commit()
+    with db.session() as s:
+        first = sending.claim(s, settings, issue_id)  # 20 rows claimed (batch size 20)
+        s.commit()
+    claimed = {row.subscriber_id for row in first.rows}
+    late = next(i for i in ids if i not in claimed)
+    session.execute(update(Subscriber).where(Subscriber.id == late).values(status="unsubscribed"))
+    session.commit()
+    with db.session() as s:  # hand the first batch back, then send everything
+        sending.release(s, first.lease, [r.delivery_id for r in first.rows])
+        s.commit()
+    result = send_loop.run(db, settings, issue_id)
+    assert result.sent == 29 and result.skipped == 1
+    got = recipients(smtp)
+    with db.session() as s:
+        late_email = s.get(Subscriber, late).email
+    assert late_email not in got and len(got) == 29
+    assert status_counts(db, issue_id) == {"sent": 29, "skipped": 1}
+
+
+def test_sweeper_recovers_expired_lease(app, db, session, settings):
+    make_subscribers(session, 5)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    session.commit()
+    with db.session() as s:
+        claim = sending.claim(s, settings, issue_id)
+        s.execute(update(Delivery).values(lease_expires_at=claim.lease.replace(year=2000)))
+        s.commit()
+    with db.session() as s:
+        swept = sending.sweep(s, settings)
+        s.commit()
+    assert swept.expired == 5 and swept.to_dispatch == [issue_id]
+    assert status_counts(db, issue_id) == {"deferred": 5}
+
+
+def test_pause_resume_cancel(app, db, session, settings, smtp):
+    make_subscribers(session, 10)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    assert send_control.pause(session, issue_id)
+    session.commit()
+    assert send_loop.run(db, settings, issue_id).stopped == "not sending"
+    assert status_counts(db, issue_id) == {"pending": 10} and not smtp.messages()
+    assert send_control.resume(session, issue_id)
+    session.commit()
+    assert send_loop.run(db, settings, issue_id).sent == 10
+    with db.session() as s:
+        assert sending.finish_if_done(s, issue_id) == "sent"
+        s.commit()
+        with pytest.raises(sending.DeliveryError):
+            send_control.cancel(s, issue_id)
+
+
+def test_cancel_skips_what_is_left(app, db, session, smtp):
+    make_subscribers(session, 10)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    assert send_control.cancel(session, issue_id) == 10
+    session.commit()
+    assert issue_status(db, issue_id) == "cancelled"
+    assert status_counts(db, issue_id) == {"skipped": 10}

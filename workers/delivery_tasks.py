@@ -1,0 +1,84 @@
+"""Delivery tasks: the hand-off from the editor side, the batch chains, the sweeper.
+
+The hand-off contract: after committing an issue's move to `sending` (with its
+frozen content), call `dispatch_issue.delay(issue_id)`. Calling it twice, or
+while the issue is already being sent, is harmless: the audience snapshot
+happens once and every batch claims rows atomically.
+
+`send_batch` runs as chains: each run sends what is due for up to a time budget
+and, if rows are left, enqueues its own successor (after its commits). A chain
+whose rows were deferred re-queues itself for when they fall due (at most a
+minute ahead: long countdowns come back twice with Redis); anything later is
+the sweeper's, which runs every minute and trusts only the database.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+from celery import shared_task
+from flask import current_app
+
+from newsletter import send_loop, sending
+from newsletter.db import get_db, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_COUNTDOWN = 60.0
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _chains(due: int) -> int:
+    settings = _settings()
+    return min(settings.send_parallel_batches, math.ceil(due / settings.send_batch_size))
+
+
+@shared_task
+def dispatch_issue(issue_id: int) -> int:
+    """Snapshot the audience if not done yet and start the batch chains."""
+    with get_db().session() as session:
+        added = sending.start(session, issue_id)
+        due = sending.due_count(session, issue_id)
+        session.commit()
+    if added:
+        log.info("issue %s: %d recipients", issue_id, added)
+    chains = _chains(due)
+    for _ in range(chains):
+        send_batch.delay(issue_id)
+    return chains
+
+
+@shared_task
+def send_batch(issue_id: int) -> int:
+    """Claim, send and record batches of one issue for up to 30 seconds."""
+    db, settings = get_db(), _settings()
+    result = send_loop.run(db, settings, issue_id)
+    with db.session() as session:
+        sending.finish_if_done(session, issue_id)
+        retry_at = sending.next_due_at(session, issue_id) if not result.more_due else None
+        session.commit()
+    if result.stopped in ("paused", "not sending"):
+        return result.sent
+    if result.more_due:
+        send_batch.delay(issue_id)
+    elif retry_at is not None and result.stopped != "budget":
+        wait = (retry_at - utcnow()).total_seconds()
+        if wait <= MAX_COUNTDOWN:
+            send_batch.apply_async((issue_id,), countdown=max(wait, 0.05))
+    return result.sent
+
+
+@shared_task
+def sweep_deliveries() -> int:
+    """Every minute: recover rows of dead workers, restart stalled sends, close finished ones."""
+    with get_db().session() as session:
+        swept = sending.sweep(session, _settings())
+        session.commit()
+    if swept.expired:
+        log.warning("%d deliveries were held by a lost worker; they are due again", swept.expired)
+    for issue_id in swept.to_dispatch:
+        dispatch_issue.delay(issue_id)
+    return len(swept.to_dispatch)
