@@ -1,0 +1,267 @@
+"""Benchmark the delivery engine end to end: PostgreSQL, Redis, real Celery workers,
+and Postfix's smtp-sink as a fast loopback relay.
+
+    python bench/send.py --subscribers 100000 [--smtp-port PORT] [--workers 2]
+
+It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
+`test`), migrates it, loads N confirmed subscribers and one issue of five
+comparisons (frozen HTML of about --html-kb KB) in `sending`, starts the workers,
+hands the issue over with `dispatch_issue` and times it until the issue is `sent`.
+It samples the workers' RSS from /proc and, with its own smtp-sink (started when
+no --smtp-port is given; Debian's `postfix` package is installed with apt-get if
+smtp-sink is missing), counts the messages and distinct recipients the sink saw.
+Everything it made is removed afterwards. The last line is
+
+    RESULT messages_per_s=… seconds=… peak_rss_mb=… delivered=… distinct=…
+
+where peak_rss_mb is the largest RSS of any one worker process (the sum over all
+of them is printed above it).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from bench.issue_content import issue_html, issue_text  # noqa: E402
+
+
+def find_smtp_sink() -> str:
+    found = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if os.path.exists("/usr/sbin/smtp-sink") else "")
+    if found:
+        return found
+    print("smtp-sink not found: installing Debian's postfix package (no Postfix daemon is configured)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(sudo + ["debconf-set-selections"], input=b"postfix postfix/main_mailer_type select No configuration\n",
+                   check=True, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-q", "postfix"], check=True, env=env)
+    return shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sink(log_path: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    # -v logs each command (not the data), so RCPT lines and "." lines can be counted.
+    proc = subprocess.Popen([find_smtp_sink(), *user, "-v", f"127.0.0.1:{port}", "1024"],
+                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        raise SystemExit(f"smtp-sink did not start: {log_path.read_text()[-500:]}")
+    return proc, port
+
+
+def sink_counts(log_path: Path) -> tuple[int, int]:
+    messages, recipients = 0, set()
+    rcpt = re.compile(rb"^smtp-sink: rcpt TO:<([^>]*)>", re.I)
+    with open(log_path, "rb") as handle:
+        for line in handle:
+            if line.rstrip().endswith(b"smtp-sink: ."):
+                messages += 1
+            else:
+                match = rcpt.match(line)
+                if match:
+                    recipients.add(match.group(1).lower())
+    return messages, len(recipients)
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def family(pid: int) -> list[int]:
+    """The process and its children (prefork pool processes)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
+def load_subscribers(url: str, count: int) -> None:
+    import psycopg
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    columns = ("email, email_key, name, status, created_at, updated_at, requested_at, request_ip, "
+               "request_user_agent, confirmed_at, confirm_ip, confirm_user_agent, bounce_reason, confirm_nonce, "
+               "unsubscribe_token")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor().copy(f"COPY subscribers ({columns}) FROM STDIN") as copy:
+            for i in range(count):
+                address = f"reader{i:07d}@bench.example.com"
+                copy.write_row((address, address, "", "confirmed", now, now, now, "", "", now, "", "", "", "",
+                                secrets.token_urlsafe(24)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--smtp-port", type=int, default=0, help="an already running sink; default: start smtp-sink")
+    parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
+    parser.add_argument("--pool", default="solo", help="celery pool of each worker (solo: one process each)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--html-kb", type=int, default=55)
+    parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+
+    run_id = secrets.token_hex(4)
+    work = Path(tempfile.mkdtemp(prefix="bench-send-"))
+    admin = sa.create_engine(args.database, isolation_level="AUTOCOMMIT")
+    db_name = f"newsletter_bench_{run_id}"
+    url = admin.url.set(database=db_name).render_as_string(hide_password=False)
+    sink, workers = None, []
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        if args.smtp_port:
+            port = args.smtp_port
+        else:
+            sink, port = start_sink(work / "sink.log")
+        env = {
+            **os.environ,
+            "DATABASE_URL": url, "CELERY_BROKER_URL": args.broker, "REDIS_KEY_PREFIX": f"nlbench-{run_id}",
+            "SECRET_KEY": secrets.token_urlsafe(32), "BASE_URL": "https://newsletter.example.com",
+            "MAIL_FROM": "Weekly AI Tool Verdicts <newsletter@bench.example.com>",
+            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none",
+            "SEND_BATCH_SIZE": str(args.batch_size), "SEND_PARALLEL_BATCHES": str(max(4, args.workers * 4)),
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+        os.environ.update(env)
+        from newsletter import create_app
+        from newsletter.db import Database
+        from newsletter.migrate import upgrade
+        from newsletter.models import Issue
+
+        upgrade(url)
+        started = time.monotonic()
+        load_subscribers(url, args.subscribers)
+        db = Database(url)
+        html = issue_html(args.html_kb * 1024)
+        with db.session() as session:
+            issue = Issue(number=1, status="sending", subject="This week: five verdicts",
+                          rendered_subject="This week: five verdicts", html=html, text=issue_text())
+            session.add(issue)
+            session.commit()
+            issue_id = issue.id
+        print(f"loaded {args.subscribers} subscribers and a {len(html.encode()) // 1024} KB issue "
+              f"in {time.monotonic() - started:.1f}s")
+
+        for n in range(args.workers):
+            log = open(work / f"worker{n}.log", "w")
+            workers.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "bulk,default",
+                 "--pool", args.pool, "--loglevel", "WARNING", "-n", f"bench{n}-{run_id}@%h"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        app = create_app()
+        celery = app.extensions["celery"]
+        deadline = time.monotonic() + 60
+        while len(celery.control.ping(timeout=0.5) or []) < args.workers:
+            if time.monotonic() > deadline:
+                raise SystemExit("workers did not come up; see " + str(work))
+        from workers.delivery_tasks import dispatch_issue
+
+        peak_max = peak_sum = 0
+        t0 = time.monotonic()
+        dispatch_issue.delay(issue_id)
+        status = "sending"
+        last_print = 0.0
+        while time.monotonic() - t0 < args.timeout:
+            sizes = [rss_kb(pid) for w in workers for pid in family(w.pid)]
+            peak_max, peak_sum = max(peak_max, max(sizes, default=0)), max(peak_sum, sum(sizes))
+            with db.session() as session:
+                status = session.scalar(sa.select(Issue.status).where(Issue.id == issue_id))
+                if time.monotonic() - last_print > 5:
+                    sent = session.scalar(sa.text(f"SELECT count(*) FROM deliveries WHERE status='sent'"))
+                    print(f"  {time.monotonic() - t0:6.1f}s  sent {sent}")
+                    last_print = time.monotonic()
+            if status != "sending":
+                break
+            time.sleep(0.2)
+        seconds = time.monotonic() - t0
+        with db.session() as session:
+            counts = dict(session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
+        delivered = counts.get("sent", 0)
+        if sink is not None:
+            time.sleep(0.5)
+            sink.send_signal(signal.SIGTERM)
+            sink.wait(10)
+            sink = None
+            received, distinct = sink_counts(work / "sink.log")
+        else:
+            received, distinct = delivered, delivered  # an outside sink: trust the database
+        print(f"issue status: {status}; delivery rows: {counts}")
+        print(f"sink received {received} messages to {distinct} distinct recipients "
+              f"({'OK' if received == distinct == args.subscribers else 'MISMATCH'})")
+        print(f"workers: {args.workers} x pool={args.pool}; peak RSS per process {peak_max / 1024:.1f} MB, "
+              f"sum over processes {peak_sum / 1024:.1f} MB")
+        rate = delivered / seconds if seconds else 0.0
+        print(f"RESULT messages_per_s={rate:.0f} seconds={seconds:.1f} peak_rss_mb={peak_max / 1024:.1f} "
+              f"delivered={received} distinct={distinct}")
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in workers:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if sink is not None:
+            sink.terminate()
+            sink.wait(10)
+        _cleanup(admin, db_name, args.broker, f"nlbench-{run_id}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _cleanup(admin, db_name: str, broker: str, prefix: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    admin.dispose()
+    if broker.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(broker)
+        keys = list(client.scan_iter(f"*{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
