@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -17,6 +18,10 @@ SLUG = JSON_SLUGS[0]
 
 def post(client, body, headers=AUTH, **kwargs):
     return client.post("/api/comparisons", json=body, headers=headers, **kwargs)
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def stored(session) -> tuple[int, int, int]:
@@ -45,7 +50,7 @@ def test_create_update_and_idempotent_repeat(client, session):
     assert updated.status_code == 200
     assert updated.headers["X-Comparison-Status"] == "updated"
     assert updated.get_json()["tools"][1]["entry_price"] == "Free trial"
-    assert updated.get_json()["updated_at"] > body["updated_at"]
+    assert _time(updated.get_json()["updated_at"]) > _time(body["updated_at"])
     assert updated.get_json()["created_at"] == body["created_at"]
     assert stored(session) == (1, 2, 8)
 
