@@ -75,13 +75,13 @@ def start_sink(log_path: Path) -> tuple[subprocess.Popen, int]:
 
 def sink_counts(log_path: Path) -> tuple[int, int]:
     messages, recipients = 0, set()
-    rcpt = re.compile(rb"^smtp-sink: rcpt TO:<([^>]*)>", re.I)
+    rcpt = re.compile(rb"smtp-sink: rcpt TO:<([^>]*)>", re.I)
     with open(log_path, "rb") as handle:
         for line in handle:
             if line.rstrip().endswith(b"smtp-sink: ."):
                 messages += 1
             else:
-                match = rcpt.match(line)
+                match = rcpt.search(line)
                 if match:
                     recipients.add(match.group(1).lower())
     return messages, len(recipients)
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the sink and worker logs (path printed)")
     args = parser.parse_args()
 
     run_id = secrets.token_hex(4)
@@ -246,7 +247,10 @@ def main() -> None:
             sink.terminate()
             sink.wait(10)
         _cleanup(admin, db_name, args.broker, f"nlbench-{run_id}")
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _cleanup(admin, db_name: str, broker: str, prefix: str) -> None:

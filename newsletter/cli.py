@@ -176,5 +176,16 @@ def draft_command() -> None:
                    f"{result.added} added now")
 
 
+@main.command("status")
+@click.argument("issue_id", required=False, type=int)
+@click.option("--watch", "-w", is_flag=True, help="follow a send live until it ends")
+def status_command(issue_id: int | None, watch: bool) -> None:
+    """Delivery of an issue (default: the latest): progress bar, counts, then the report."""
+    from .db import Database
+    from .delivery_cli import show_status
+
+    show_status(Database(_settings().database_url), issue_id, watch)
+
+
 if __name__ == "__main__":
     main()

@@ -217,3 +217,25 @@ def test_cancel_skips_what_is_left(app, db, session, smtp):
     session.commit()
     assert issue_status(db, issue_id) == "cancelled"
     assert status_counts(db, issue_id) == {"skipped": 10}
+
+
+def test_status_command_shows_the_report(app, db, session, settings, smtp, env):
+    from click.testing import CliRunner
+
+    from newsletter.cli import main
+
+    make_subscribers(session, 5)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    session.commit()
+    smtp.refuse[address(2)] = "550 5.1.1 no such user"
+    send_loop.run(db, settings, issue_id)
+    with db.session() as s:
+        sending.finish_if_done(s, issue_id)
+        s.commit()
+    result = CliRunner().invoke(main, ["status", str(issue_id)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "sent" in result.output and "delivered 4, bounced 1, failed 0" in result.output
+    assert "550 5.1.1 no such user" in result.output and "duration" in result.output
+    latest = CliRunner().invoke(main, ["status"], env=env)
+    assert f"(id {issue_id})" in latest.output
