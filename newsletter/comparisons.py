@@ -27,7 +27,7 @@ from .config import Settings
 from .db import utcnow
 from .models.comparisons import REVIEWERS, Comparison, Review, Tool
 from .comparison_json import SLUG_RE
-from .pages import MAX_LENGTHS, ParsedComparison
+from .pages import MAX_LENGTHS, ParsedComparison, ParsedTool
 
 TOOL_FIELDS = ("category", "name", "tagline", "ship_share", "community_vote", "entry_price", "description")
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -115,11 +115,7 @@ def content_hash(parsed: ParsedComparison, url: str, published_at: datetime) -> 
         "standfirst": parsed.standfirst,
         "url": url,
         "published_at": _iso(published_at),
-        "tools": [
-            {**{name: getattr(tool, name) for name in TOOL_FIELDS},
-             "reviews": [[r.reviewer, r.quote, r.verdict] for r in tool.reviews]}
-            for tool in parsed.tools
-        ],
+        "tools": [_tool_json(tool) for tool in parsed.tools],
     }
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -198,11 +194,15 @@ def to_json(comparison: Comparison) -> dict:
         "published_at": _iso(comparison.published_at),
         "created_at": _iso(comparison.created_at),
         "updated_at": _iso(comparison.updated_at),
-        "tools": [
-            {**{name: getattr(tool, name) for name in TOOL_FIELDS},
-             "reviews": [{"reviewer": r.reviewer, "quote": r.quote, "verdict": r.verdict} for r in tool.reviews]}
-            for tool in comparison.tools
-        ],
+        "tools": [_tool_json(tool) for tool in comparison.tools],
+    }
+
+
+def _tool_json(tool: Tool | ParsedTool) -> dict:
+    """A tool and its reviews as JSON; parsed and stored tools have the same attribute names."""
+    return {
+        **{name: getattr(tool, name) for name in TOOL_FIELDS},
+        "reviews": [{"reviewer": r.reviewer, "quote": r.quote, "verdict": r.verdict} for r in tool.reviews],
     }
 
 

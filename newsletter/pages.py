@@ -243,7 +243,7 @@ class _Lines:
     def footer(self, number: int) -> None:
         value = self.raw(number).strip()
         if value.startswith(OPEN_QUOTE):
-            self.fail(number, f"expected the footer, got a quote: a page has exactly 8 quotes (lines 25-32)")
+            self.fail(number, "expected the footer, got a quote: a page has exactly 8 quotes (lines 25-32)")
         problem = text_problem(value)
         if problem:
             self.fail(number, f"the footer line {problem}")

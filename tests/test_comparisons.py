@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -66,7 +67,7 @@ def test_edit_updates_in_place_and_moves_updated_at(session, settings):
 
 
 def test_given_slug_url_and_date(session, settings):
-    kestrel, heron = comparisons_from_json(__import__("json").loads(JSON_LIST.read_text()))
+    kestrel, heron = comparisons_from_json(json.loads(JSON_LIST.read_text()))
     one = comparisons.upsert(session, kestrel, settings).comparison
     two = comparisons.upsert(session, heron, settings).comparison
     session.commit()
