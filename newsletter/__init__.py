@@ -9,7 +9,7 @@ from .config import PROJECT_ROOT, Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Load the settings, then let each part set itself up, in the order data flows."""
     from . import db, security
-    from .web import api, archive, auth, editor, inbox, public
+    from .web import api, archive, auth, delivery, editor, inbox, public
     from workers import celery_init_app
 
     settings = settings or load_settings()
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     editor.init_app(app)
     archive.init_app(app)
+    delivery.init_app(app)
     return app
 
 
