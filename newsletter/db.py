@@ -72,7 +72,9 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip on every request. A connection that died
+    # with a server restart fails one request, and SQLAlchemy then drops the pool.
+    return create_engine(url, pool_recycle=1800, **kwargs)
 
 
 class Database:

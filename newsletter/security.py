@@ -25,7 +25,8 @@ def init_app(app: Flask) -> None:
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_KEY_PREFIX=f"{settings.redis_key_prefix}:limits",
-        RATELIMIT_HEADERS_ENABLED=True,
+        # Rate-limit headers would cost extra Redis round trips on every request.
+        RATELIMIT_HEADERS_ENABLED=False,
     )
     csrf.init_app(app)
     limiter.init_app(app)
