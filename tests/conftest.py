@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -301,7 +302,8 @@ def page(browser, request):
 def screenshot(request):
     """Save a full-page screenshot under test-artifacts/screenshots/<test>/NN-<name>.png."""
     folder = ARTIFACTS / "screenshots" / request.node.name
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no stale shots from an earlier run
+    folder.mkdir(parents=True)
     counter = iter(range(1, 1000))
 
     def take(page, name: str) -> Path:
