@@ -121,6 +121,10 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
     return added
 
 
+def is_sending(session: Session, issue_id: int) -> bool:
+    return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENDING
+
+
 def due_count(session: Session, issue_id: int, now: datetime | None = None) -> int:
     now = now or utcnow()
     return session.scalar(
@@ -148,8 +152,7 @@ def claim(session: Session, settings: Settings, issue_id: int, now: datetime | N
     snapshot) are marked `skipped` here, so they get no message.
     """
     now = now or utcnow()
-    status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
-    if status != IssueStatus.SENDING:
+    if not is_sending(session, issue_id):
         return None
     lease = now + timedelta(seconds=settings.send_lease_seconds)
     due = (

@@ -87,6 +87,7 @@ def test_dkim_signature_covers_list_unsubscribe(env, tmp_path):
     assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
 
 
+@pytest.mark.worker
 def test_send_to_everyone_once(app, db, session, smtp, worker):
     make_subscribers(session, 45)
     issue_id = make_sending_issue(session)
@@ -106,6 +107,7 @@ def test_send_to_everyone_once(app, db, session, smtp, worker):
     assert report.delivered == 45 and report.bounced == 0 and report.failed == 0
 
 
+@pytest.mark.worker
 def test_5xx_bounces_exactly_those_and_4xx_retries(app, db, session, smtp, worker):
     make_subscribers(session, 30)
     issue_id = make_sending_issue(session)
@@ -143,6 +145,7 @@ def test_5xx_bounces_exactly_those_and_4xx_retries(app, db, session, smtp, worke
     assert report.bounced == 2 and "550 5.1.1 no such user" in report.reasons[0][0]
 
 
+@pytest.mark.worker
 def test_every_message_refused_is_not_sent(app, db, session, smtp, worker):
     make_subscribers(session, 4)
     issue_id = make_sending_issue(session)

@@ -41,7 +41,10 @@ def dispatch_issue(issue_id: int) -> int:
     """Snapshot the audience if not done yet and start the batch chains."""
     with get_db().session() as session:
         added = sending.start(session, issue_id)
-        due = sending.due_count(session, issue_id)
+        # Not sending (paused, cancelled, done): nothing to start. Everything already
+        # sent (say, resumed after the last batch): close it now, not at the next sweep.
+        live = sending.is_sending(session, issue_id) and not sending.finish_if_done(session, issue_id)
+        due = sending.due_count(session, issue_id) if live else 0
         session.commit()
     if added:
         log.info("issue %s: %d recipients", issue_id, added)
