@@ -208,6 +208,13 @@ class BulkSender:
             return SendOutcome("rcpt", rcpt[0], _reply(*rcpt))
         return SendOutcome("data", data[0], _reply(*data))
 
+    def alive(self) -> bool:
+        """Whether the connection still works (a relay may drop an idle one)."""
+        try:
+            return self.smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
     def close(self) -> None:
         _quit(self.smtp)
 

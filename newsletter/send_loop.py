@@ -119,6 +119,9 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 batch.release_rest(claim.rows)
                 break
             message.set_date()
+            if sender is not None and not sender.alive():  # dropped while we were claiming
+                sender.close()
+                sender = None
             if sender is None:
                 try:
                     sender = mailer.open_bulk(settings)
