@@ -247,3 +247,26 @@ def test_status_command_shows_the_report(app, db, session, settings, smtp, env):
     assert "550 5.1.1 no such user" in result.output and "duration" in result.output
     latest = CliRunner().invoke(main, ["status"], env=env)
     assert f"(id {issue_id})" in latest.output
+
+
+def test_default_retries_span_more_than_a_day(env):
+    defaults = load_settings({k: v for k, v in env.items() if not k.startswith("SEND_")})
+    waits = [sending.backoff(defaults, n) for n in range(1, defaults.send_max_attempts)]
+    assert sum(waits) > 24 * 3600 and max(waits) <= defaults.send_retry_max_seconds * 1.25
+
+
+def test_last_attempt_fails_with_its_reason(app, db, session, env):
+    settings = load_settings({**env, "SEND_MAX_ATTEMPTS": "1"})
+    make_subscribers(session, 2)
+    issue_id = make_sending_issue(session)
+    sending.start(session, issue_id)
+    session.commit()
+    with db.session() as s:
+        claim = sending.claim(s, settings, issue_id)
+        outcomes = [sending.Outcome(r.delivery_id, r.subscriber_id, r.attempts, "deferred", "451 4.3.0 busy")
+                    for r in claim.rows]
+        assert sending.record(s, settings, claim.lease, outcomes) == []
+        assert sending.finish_if_done(s, issue_id) == "failed"
+        s.commit()
+        report = send_control.report(s, issue_id)
+    assert report.failed == 2 and report.reasons == [("gave up after 1 attempts: 451 4.3.0 busy", 2)]
