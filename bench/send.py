@@ -208,7 +208,7 @@ def main() -> None:
             with db.session() as session:
                 status = session.scalar(sa.select(Issue.status).where(Issue.id == issue_id))
                 if time.monotonic() - last_print > 5:
-                    sent = session.scalar(sa.text(f"SELECT count(*) FROM deliveries WHERE status='sent'"))
+                    sent = session.scalar(sa.text("SELECT count(*) FROM deliveries WHERE status='sent'"))
                     print(f"  {time.monotonic() - t0:6.1f}s  sent {sent}")
                     last_print = time.monotonic()
             if status != "sending":

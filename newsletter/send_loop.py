@@ -16,7 +16,7 @@ from datetime import datetime
 
 from . import mailer, send_control, send_rate, sending
 from .config import Settings
-from .db import Database, utcnow
+from .db import Database
 from .models import DeliveryStatus as D
 from .outbound import InvalidRecipient, IssueMessage
 

@@ -186,7 +186,7 @@ def test_relay_refusing_us_pauses_the_issue(app, db, session, relay, env, kind):
     assert server.messages() == []
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_BROKER_URL", "redis").startswith("redis"), reason="needs Redis")
+@pytest.mark.redis_only
 def test_rate_limit_is_shared_by_workers(app, db, session, relay, env):
     server = relay()
     issue_id = _setup(session, 60)
