@@ -4,7 +4,6 @@ their own unsubscribe link, and that link's one-click POST works."""
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-
 import pytest
 from delivery_helpers import make_subscribers, purge_broker, recipients
 from issue_factories import make_comparison
