@@ -4,8 +4,8 @@ and Postfix's smtp-sink as a fast loopback relay.
     python bench/send.py --subscribers 100000 [--smtp-port PORT] [--workers 2]
 
 It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
-`test`), migrates it, loads N confirmed subscribers and one issue of five
-comparisons (frozen HTML of about --html-kb KB) in `sending`, starts the workers,
+`test`), migrates it, loads N confirmed subscribers and one issue of five demo
+comparisons, drafted, scheduled and frozen by the real due-scan, starts the workers,
 hands the issue over with `dispatch_issue` and times it until the issue is `sent`.
 It samples the workers' RSS from /proc and, with its own smtp-sink (started when
 no --smtp-port is given; Debian's `postfix` package is installed with apt-get if
@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.issue_content import issue_html, issue_text  # noqa: E402
 
 
 def find_smtp_sink() -> str:
@@ -112,6 +111,26 @@ def family(pid: int) -> list[int]:
     return pids
 
 
+def real_issue(session, settings) -> int:
+    """An issue of five comparisons made the way production makes one: the demo
+    comparisons imported, the draft assembled, scheduled, and frozen by the due-scan
+    (rendered once with MJML). Returns its id, now `sending`."""
+    from datetime import timedelta
+
+    from newsletter import digest, importer, scheduling
+    from newsletter.db import utcnow
+    from newsletter.previews import freezer
+
+    now = utcnow()
+    importer.load_demo(session, settings)
+    issue = digest.refresh_draft(session, now).issue
+    kept = [item.comparison_id for item in digest.included_items(issue)][:5]
+    digest.arrange(issue, kept, {})
+    scheduling.schedule(session, issue, now + timedelta(seconds=1), failing_checks=[], override=False, now=now)
+    [started] = scheduling.start_due(session, freezer(settings), now=now + timedelta(seconds=2))
+    return started
+
+
 def load_subscribers(url: str, count: int) -> None:
     import psycopg
 
@@ -134,7 +153,6 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
     parser.add_argument("--pool", default="solo", help="celery pool of each worker (solo: one process each)")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--html-kb", type=int, default=55)
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
@@ -167,19 +185,17 @@ def main() -> None:
         from newsletter import create_app
         from newsletter.db import Database
         from newsletter.migrate import upgrade
+        from newsletter.config import load_settings
         from newsletter.models import Issue
 
         upgrade(url)
         started = time.monotonic()
         load_subscribers(url, args.subscribers)
         db = Database(url)
-        html = issue_html(args.html_kb * 1024)
         with db.session() as session:
-            issue = Issue(number=1, status="sending", subject="This week: five verdicts",
-                          rendered_subject="This week: five verdicts", html=html, text=issue_text())
-            session.add(issue)
+            issue_id = real_issue(session, load_settings())
             session.commit()
-            issue_id = issue.id
+            html = session.get(Issue, issue_id).html
         print(f"loaded {args.subscribers} subscribers and a {len(html.encode()) // 1024} KB issue "
               f"in {time.monotonic() - started:.1f}s")
 
