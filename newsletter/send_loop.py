@@ -14,16 +14,22 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+
 from . import mailer, send_control, send_rate, sending
 from .config import Settings
 from .db import Database
 from .models import DeliveryStatus as D
+from .models import Issue
 from .outbound import InvalidRecipient, IssueMessage
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 50  # outcomes per commit: the most a SIGKILL can make us send twice
-_templates: dict[int, IssueMessage] = {}  # per process: the frozen content never changes
+# Per process. Frozen content never changes once sending starts, but an id alone is
+# not an identity: a restored or re-created database reuses ids, so the key also
+# holds the settings and the moment sending started.
+_templates: dict[tuple, IssueMessage] = {}
 
 
 @dataclass
@@ -40,14 +46,16 @@ class RunResult:
 
 
 def _template(db: Database, settings: Settings, issue_id: int) -> IssueMessage | None:
-    message = _templates.get(issue_id)
-    if message is None:
-        with db.session() as session:
+    with db.session() as session:
+        started = session.scalar(select(Issue.sending_started_at).where(Issue.id == issue_id))
+        key = (settings, issue_id, started)
+        message = _templates.get(key)
+        if message is None:
             content = sending.issue_content(session, issue_id)
-        if content is None:
-            return None
-        _templates.clear()
-        message = _templates[issue_id] = IssueMessage(settings, content)
+            if content is None:
+                return None
+            _templates.clear()
+            message = _templates[key] = IssueMessage(settings, content)
     return message
 
 

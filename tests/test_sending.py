@@ -270,3 +270,26 @@ def test_last_attempt_fails_with_its_reason(app, db, session, env):
         s.commit()
         report = send_control.report(s, issue_id)
     assert report.failed == 2 and report.reasons == [("gave up after 1 attempts: 451 4.3.0 busy", 2)]
+
+
+def test_a_reused_issue_id_never_sends_the_old_content(app, db, session, settings, smtp):
+    """A worker keeps the frozen message per process. After the database is reset
+    (a restore, a re-created dev database, the test suite) the same id is a new
+    issue: its own content must go out, not the cached one."""
+    make_subscribers(session, 2)
+    issue_id = make_sending_issue(session, subject="First issue")
+    sending.start(session, issue_id)
+    session.commit()
+    assert send_loop.run(db, settings, issue_id).sent == 2
+
+    session.execute(Delivery.__table__.delete())
+    session.execute(Issue.__table__.delete())
+    session.commit()
+    again = make_sending_issue(session, subject="Second issue")
+    session.execute(update(Issue).where(Issue.id == again).values(id=issue_id))
+    session.commit()
+    sending.start(session, issue_id)
+    session.commit()
+    smtp.clear()
+    assert send_loop.run(db, settings, issue_id).sent == 2
+    assert sorted(m.subject for m in smtp.wait_for(2)) == ["Second issue", "Second issue"]
