@@ -1,6 +1,6 @@
 """Forms: Flask-WTF gives CSRF; the real validation lives in the services."""
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, StringField
+from wtforms import EmailField, StringField
 
 
 class SubscribeForm(FlaskForm):
@@ -12,12 +12,3 @@ class SubscribeForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     pass
-
-
-class UnsubscribeForm(FlaskForm):
-    """The button on the unsubscribe page; CSRF is not needed (the token is the secret)."""
-
-    class Meta:
-        csrf = False
-
-    confirm = HiddenField(default="yes")
