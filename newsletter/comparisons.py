@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from .config import Settings
-from .db import utcnow
-from .models.comparisons import REVIEWERS, Comparison, Review, Tool
 from .comparison_json import SLUG_RE
+from .config import Settings
+from .db import insert_for, utcnow
+from .models.comparisons import REVIEWERS, Comparison, Review, Tool
 from .pages import MAX_LENGTHS, ParsedComparison, ParsedTool
 
 TOOL_FIELDS = ("category", "name", "tagline", "ship_share", "community_vote", "entry_price", "description")
@@ -127,11 +126,9 @@ def _find(session: Session, slug: str) -> Comparison | None:
 
 def _claim(session: Session, slug: str, parsed: ParsedComparison, url: str, published: datetime) -> int | None:
     """Insert the bare comparison row unless the slug exists; its id, or None if it did."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     statement = (
-        insert(Comparison)
+        insert_for(session)(Comparison)
         .values(slug=slug, title=parsed.title, standfirst=parsed.standfirst, url=url, published_at=published,
                 updated_at=now, created_at=now, content_hash="")
         .on_conflict_do_nothing(index_elements=["slug"])

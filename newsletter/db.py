@@ -102,6 +102,13 @@ class Database:
         self.engine.dispose()
 
 
+def insert_for(session: Session):
+    """The session's dialect `insert`, which has ON CONFLICT (both backends)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def init_app(app: Flask) -> None:
     app.extensions["db"] = Database(app.config["DATABASE_URL"])
     app.teardown_appcontext(_close_session)

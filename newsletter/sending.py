@@ -20,12 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, case, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .config import Settings
-from .db import utcnow
-from .models import Delivery, DeliveryStatus, Issue, IssueStatus, Subscriber, SubscriberStatus
+from .db import insert_for, utcnow
+from .models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    SubscriberStatus,
+)
 from .outbound import IssueContent
 
 D = DeliveryStatus
@@ -97,9 +103,6 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
         return 0
     if issue.sending_started_at is None:
         issue.sending_started_at = now
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-
     def const(name, value, column):
         return bindparam(name, value, type_=column.type)
 
@@ -112,7 +115,7 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
         const("reply", "", Delivery.last_reply),
         const("updated", now, Delivery.updated_at),
     ).where(Subscriber.status == SubscriberStatus.CONFIRMED)
-    stmt = insert_(Delivery).from_select(
+    stmt = insert_for(session)(Delivery).from_select(
         ["issue_id", "subscriber_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at"], audience
     ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     added = session.execute(stmt).rowcount or 0

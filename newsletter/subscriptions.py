@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import tokens
-from .db import utcnow
+from .db import insert_for, utcnow
 from .models import Subscriber, SubscriberStatus
 
 MAX_EMAIL_LENGTH = 254
@@ -72,8 +72,9 @@ def clean_name(raw: str | None) -> str:
     return value
 
 
-def find_by_email(session: Session, email_key: str) -> Subscriber | None:
-    return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key))
+def find_by_email(session: Session, email_key: str, lock: bool = False) -> Subscriber | None:
+    query = select(Subscriber).where(Subscriber.email_key == email_key)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def subscribe(
@@ -84,33 +85,41 @@ def subscribe(
     Whatever the address's state, the reader sees the same answer; what differs is
     only whether a mail goes out: never to a confirmed subscriber, and at most one
     per address per `mail_interval`.
+
+    A new address is one INSERT ... ON CONFLICT DO NOTHING, so two requests for
+    the same new address at once make one row (and no error); a known address is
+    row-locked, so two requests at once send at most one mail.
     """
     address, key = normalise_email(email)
     name = clean_name(name)
-    subscriber = find_by_email(session, key)
-    if subscriber is None:
-        subscriber = Subscriber(
-            email=address,
-            email_key=key,
-            unsubscribe_token=tokens.new_unsubscribe_token(),
-            status=SubscriberStatus.PENDING,
-        )
-        session.add(subscriber)
-    elif subscriber.status == SubscriberStatus.CONFIRMED:
+    request = dict(
+        status=SubscriberStatus.PENDING,
+        requested_at=consent.at,
+        request_ip=consent.ip[:45],
+        request_user_agent=consent.user_agent[:512],
+        confirm_nonce=tokens.new_nonce(),
+        confirm_mail_requested_at=consent.at,
+    )
+    created = session.scalar(
+        insert_for(session)(Subscriber)
+        .values(email=address, email_key=key, name=name, unsubscribe_token=tokens.new_unsubscribe_token(), **request)
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(Subscriber)
+    )
+    if created is not None:
+        return created
+
+    subscriber = find_by_email(session, key, lock=True)
+    if subscriber.status == SubscriberStatus.CONFIRMED:
         return None
-    elif (
+    if (
         subscriber.confirm_mail_requested_at is not None
         and consent.at - subscriber.confirm_mail_requested_at < mail_interval
     ):
         return None
-
-    subscriber.status = SubscriberStatus.PENDING
+    for column, value in request.items():
+        setattr(subscriber, column, value)
     subscriber.name = name or subscriber.name
-    subscriber.requested_at = consent.at
-    subscriber.request_ip = consent.ip[:45]
-    subscriber.request_user_agent = consent.user_agent[:512]
-    subscriber.confirm_nonce = tokens.new_nonce()
-    subscriber.confirm_mail_requested_at = consent.at
     session.flush()
     return subscriber
 

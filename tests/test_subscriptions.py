@@ -195,3 +195,31 @@ def test_send_confirmation_mail_sends_once(session, settings, smtp):
     assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert f"{settings.base_url}/confirm/" in mail.text
     assert f"{settings.base_url}/confirm/" in mail.html
+
+
+def test_concurrent_requests_for_one_address_make_one_row_and_one_mail(db):
+    """Two posts at once: no unique-key error, one subscriber, one mail due."""
+    import threading
+
+    barrier = threading.Barrier(8)
+    results, errors = [], []
+
+    def post():
+        try:
+            with db.session() as session:
+                barrier.wait()
+                subscriber = subscribe(session, "race@example.com")
+                session.commit()
+                results.append(subscriber is not None)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert results.count(True) == 1
+    with db.session() as session:
+        assert count(session) == 1
