@@ -24,14 +24,7 @@ from sqlalchemy.orm import Session
 
 from .config import Settings
 from .db import insert_for, utcnow
-from .models import (
-    Delivery,
-    DeliveryStatus,
-    Issue,
-    IssueStatus,
-    Subscriber,
-    SubscriberStatus,
-)
+from .models import Delivery, DeliveryStatus, Issue, IssueStatus, Subscriber, SubscriberStatus
 from .outbound import IssueContent
 
 D = DeliveryStatus
