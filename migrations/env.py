@@ -4,6 +4,7 @@ from alembic import context
 from newsletter import models  # noqa: F401  (registers every table)
 from newsletter.config import load_settings
 from newsletter.db import Base, UTCDateTime, make_engine
+from newsletter.migrate import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -41,7 +42,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_item=render_item,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

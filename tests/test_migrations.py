@@ -5,13 +5,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from newsletter.db import Base
-from newsletter.migrate import alembic_config, upgrade
+from newsletter.migrate import alembic_config, include_object, upgrade
 
 
 def _diff(url: str) -> list:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return diff
@@ -30,3 +30,22 @@ def test_downgrade_to_nothing_and_back(tmp_path):
     engine.dispose()
     upgrade(url)
     assert _diff(url) == []
+
+
+def test_the_database_allows_one_upcoming_issue_only(session):
+    """The draft rules keep one upcoming issue; the partial unique index makes a
+    bug or a race there an error instead of a second draft."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from newsletter.models import Issue, IssueStatus
+
+    session.add_all([Issue(number=1, status=IssueStatus.SENT), Issue(number=2, status=IssueStatus.DRAFT),
+                     Issue(number=3, status=IssueStatus.SKIPPED)])
+    session.commit()
+    session.add(Issue(number=4, status=IssueStatus.SCHEDULED))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    session.add(Issue(number=5, status=IssueStatus.SENT))
+    session.commit()

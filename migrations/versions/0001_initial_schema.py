@@ -68,6 +68,11 @@ def upgrade() -> None:
     with op.batch_alter_table('issues', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_issues_scheduled_at'), ['scheduled_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_issues_status'), ['status'], unique=False)
+    # At most one upcoming (draft or scheduled) issue: an expression index, which
+    # autogenerate does not compare, so it is written here by hand.
+    upcoming = "status IN ('draft', 'scheduled')"
+    op.create_index('uq_issues_one_upcoming', 'issues', [sa.text(f'({upcoming})')], unique=True,
+                    postgresql_where=sa.text(upcoming), sqlite_where=sa.text(upcoming))
 
     op.create_table('send_schedule',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -184,6 +189,7 @@ def downgrade() -> None:
 
     op.drop_table('subscribers')
     op.drop_table('send_schedule')
+    op.drop_index('uq_issues_one_upcoming', table_name='issues')
     with op.batch_alter_table('issues', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_issues_status'))
         batch_op.drop_index(batch_op.f('ix_issues_scheduled_at'))

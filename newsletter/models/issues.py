@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import Base, utcnow
@@ -36,6 +36,9 @@ class IssueStatus(StrEnum):
     FAILED = "failed"
 
 
+UPCOMING = text("status IN ('draft', 'scheduled')")
+
+
 class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
@@ -44,6 +47,10 @@ class Issue(Base):
             name="status",
         ),
         CheckConstraint("intro_format IN ('text', 'markdown')", name="intro_format"),
+        # "At most one upcoming issue", kept by the database: over the draft and
+        # scheduled rows the indexed expression is always true, and it is unique.
+        Index("uq_issues_one_upcoming", text(f"({UPCOMING.text})"), unique=True, postgresql_where=UPCOMING,
+              sqlite_where=UPCOMING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
