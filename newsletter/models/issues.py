@@ -21,7 +21,8 @@ class IssueStatus(StrEnum):
         sending / paused ──cancel──▶ cancelled
         sending ──every message refused, none delivered──▶ failed
 
-    At most one issue is `draft` or `scheduled` at a time ("the upcoming issue").
+    At most one issue is `draft` or `scheduled` at a time ("the upcoming issue"):
+    the draft rules keep it so, and a partial unique index makes any slip an error.
     From `sending` on, the rendered content (`html`, `text`, `rendered_subject`)
     is frozen.
     """
