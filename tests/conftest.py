@@ -184,6 +184,28 @@ def csrf_token(client, path: str = "/subscribe") -> str:
     return match.group(1)
 
 
+def run_in_threads(count: int, target) -> list:
+    """Run `target()` in `count` threads at once, for races; return what each
+    returned, or raise what the first one raised."""
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(target())
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    assert len(results) == count, "a thread did not finish"
+    return results
+
+
 @pytest.fixture
 def celery_app(app):
     celery = app.extensions["celery"]

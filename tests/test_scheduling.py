@@ -5,6 +5,7 @@ import threading
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
+from conftest import run_in_threads
 from issue_factories import FIXED, make_comparison
 from sqlalchemy import func, select
 
@@ -130,29 +131,19 @@ def test_two_schedulers_at_once_start_the_issue_exactly_once(db, settings):
         session.commit()
     for _round in range(3):
         barrier = threading.Barrier(2)
-        results: list[list[int]] = []
-        errors: list[BaseException] = []
 
         def scan():
-            try:
-                with db.session() as session:
-                    def freeze(issue):
-                        content = freezer(settings)(issue)
-                        barrier.wait(timeout=10)  # both have read "scheduled" before either writes
-                        return content
+            with db.session() as session:
+                def freeze(issue):
+                    content = freezer(settings)(issue)
+                    barrier.wait(timeout=10)  # both have read "scheduled" before either writes
+                    return content
 
-                    started = scheduling.start_due(session, freeze, now=FIXED)
-                    session.commit()
-                    results.append(started)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+                started = scheduling.start_due(session, freeze, now=FIXED)
+                session.commit()
+                return started
 
-        threads = [threading.Thread(target=scan) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        assert not errors, errors
+        results = run_in_threads(2, scan)
         assert sorted(results) == [[], [issue_id]]
         with db.session() as session:
             assert session.get(Issue, issue_id).status == IssueStatus.SENDING
