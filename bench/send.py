@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 
-
 def find_smtp_sink() -> str:
     found = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if os.path.exists("/usr/sbin/smtp-sink") else "")
     if found:
@@ -117,17 +116,18 @@ def real_issue(session, settings) -> int:
     (rendered once with MJML). Returns its id, now `sending`."""
     from datetime import timedelta
 
-    from newsletter import digest, importer, scheduling
     from newsletter.db import utcnow
-    from newsletter.previews import freezer
+    from newsletter.dev import demo
+    from newsletter.issues import drafts, scheduling
+    from newsletter.issues.content import included_items
 
     now = utcnow()
-    importer.load_demo(session, settings)
-    issue = digest.refresh_draft(session, now).issue
-    kept = [item.comparison_id for item in digest.included_items(issue)][:5]
-    digest.arrange(issue, kept, {})
-    scheduling.schedule(session, issue, now + timedelta(seconds=1), failing_checks=[], override=False, now=now)
-    [started] = scheduling.start_due(session, freezer(settings), now=now + timedelta(seconds=2))
+    demo.load_comparisons(session, settings)
+    issue = drafts.refresh_draft(session, now).issue
+    kept = [item.comparison_id for item in included_items(issue)][:5]
+    drafts.arrange(issue, kept, {})
+    scheduling.schedule(session, issue, now + timedelta(seconds=1), settings, now=now)
+    [started] = scheduling.start_due(session, settings, now=now + timedelta(seconds=2))
     return started
 
 
@@ -183,9 +183,9 @@ def main() -> None:
         }
         os.environ.update(env)
         from newsletter import create_app
+        from newsletter.config import load_settings
         from newsletter.db import Database
         from newsletter.migrate import upgrade
-        from newsletter.config import load_settings
         from newsletter.models import Issue
 
         upgrade(url)
@@ -211,7 +211,7 @@ def main() -> None:
         while len(celery.control.ping(timeout=0.5) or []) < args.workers:
             if time.monotonic() > deadline:
                 raise SystemExit("workers did not come up; see " + str(work))
-        from workers.delivery_tasks import dispatch_issue
+        from workers.delivery import dispatch_issue
 
         peak_max = peak_sum = 0
         t0 = time.monotonic()

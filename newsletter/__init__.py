@@ -1,4 +1,10 @@
-"""Weekly AI Tool Verdicts: the newsletter service."""
+"""Weekly AI Tool Verdicts: the newsletter service.
+
+The features, in the order the data flows: `audience` → `comparisons` →
+`issues` → `mail` → `delivery`, plus `editors` (accounts), `web` (handlers),
+`cli` (the `newsletter` command) and `dev` (the embedded defaults). Each
+package's `__init__` says what it owns and what it may import.
+"""
 from __future__ import annotations
 
 from flask import Flask
@@ -7,10 +13,10 @@ from .config import PROJECT_ROOT, Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Load the settings, then let each part set itself up, in the order data flows."""
-    from . import db, security
-    from .web import api, archive, auth, delivery, editor, inbox, public
+    """Load the settings, then let each part set itself up."""
     from workers import celery_init_app
+
+    from . import db, web
 
     settings = settings or load_settings()
     app = Flask(
@@ -19,17 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "newsletter" / "static"),
     )
     configure(app, settings)
-
-    db.init_app(app)
-    security.init_app(app)
-    celery_init_app(app)
-    public.init_app(app)
-    inbox.init_app(app)
-    api.init_app(app)
-    auth.init_app(app)
-    editor.init_app(app)
-    archive.init_app(app)
-    delivery.init_app(app)
+    db.init_app(app)  # the database, for views and tasks alike
+    celery_init_app(app)  # the Celery app the workers run and the jobs door sends to
+    web.init_app(app)  # security, the request's session, the jobs door, every page
     return app
 
 
@@ -37,7 +35,6 @@ def configure(app: Flask, settings: Settings) -> None:
     app.extensions["settings"] = settings
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        DATABASE_URL=settings.database_url,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,

@@ -110,7 +110,7 @@ def _database_url(raw: str) -> str:
     return raw
 
 
-def dev_defaults(instance_dir: Path) -> dict[str, str]:
+def dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) -> dict[str, str]:
     """The embedded defaults `newsletter dev` fills in for anything not set.
 
     SQLite for data, kombu's SQLAlchemy transport as a broker that needs no server,
@@ -129,10 +129,10 @@ def dev_defaults(instance_dir: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{db}",
         "CELERY_BROKER_URL": f"sqla+sqlite:///{broker}",
         "SECRET_KEY": secret_file.read_text().strip(),
-        "BASE_URL": "http://127.0.0.1:5000",
+        "BASE_URL": f"http://127.0.0.1:{port}",
         "MAIL_FROM": "Weekly AI Tool Verdicts <newsletter@localhost>",
         "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": "1025",
+        "SMTP_PORT": str(smtp_port),
         "SMTP_SECURITY": "none",
         "MAIL_CATCHER_DIR": str(instance_dir / "mail"),
         "API_TOKEN": "dev-api-token",
@@ -140,10 +140,10 @@ def dev_defaults(instance_dir: Path) -> dict[str, str]:
     }
 
 
-def apply_dev_defaults(instance_dir: Path) -> dict[str, str]:
+def apply_dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) -> dict[str, str]:
     """Fill unset variables with the dev defaults; return what the children need."""
     load_dotenv(PROJECT_ROOT / ".env")
-    for name, value in dev_defaults(instance_dir).items():
+    for name, value in dev_defaults(instance_dir, port, smtp_port).items():
         os.environ.setdefault(name, value)
     return dict(os.environ)
 

@@ -1,16 +1,18 @@
-"""The database: declarative base, engine, and the per-request session.
+"""The database: declarative base, engine, sessions, and the helpers every feature's
+models share.
 
-Plain SQLAlchemy 2 rather than an extension, so the Celery workers, the CLI and
-Alembic open sessions exactly the way the web app does, without an app context.
+Plain SQLAlchemy 2 rather than a Flask extension, so the Celery workers, the CLI
+and Alembic open sessions exactly the way the web app does, and no service needs
+Flask to reach the database. The web package adds the per-request session.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from enum import StrEnum
 
-from flask import Flask, current_app, g
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import CheckConstraint, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -109,23 +111,18 @@ def insert_for(session: Session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def init_app(app: Flask) -> None:
-    app.extensions["db"] = Database(app.config["DATABASE_URL"])
-    app.teardown_appcontext(_close_session)
+def quoted(values: Iterable[str]) -> str:
+    """`'a', 'b'`: values for a SQL `IN (...)` written into DDL."""
+    return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
 
 
-def get_db() -> Database:
-    return current_app.extensions["db"]
+def enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    """A CHECK that `column` holds one of the enum's values, written from the enum,
+    so a state added to the enum and to a migration can never be refused by a
+    constraint typed out by hand."""
+    return CheckConstraint(f"{column} IN ({quoted(enum)})", name=column)
 
 
-def get_session() -> Session:
-    """The request's session, opened on first use and closed at teardown."""
-    if "db_session" not in g:
-        g.db_session = get_db().sessionmaker()
-    return g.db_session
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+def init_app(app) -> None:
+    """Give the app its `Database`; the web package adds the per-request session."""
+    app.extensions["db"] = Database(app.extensions["settings"].database_url)

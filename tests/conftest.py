@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from newsletter import create_app
 from newsletter.config import PROJECT_ROOT, load_settings
 from newsletter.db import Base, Database
-from newsletter.mailcatcher import MailCatcher
+from newsletter.dev.catcher import MailCatcher
 from newsletter.migrate import upgrade
 
 RUN_ID = secrets.token_hex(4)

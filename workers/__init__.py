@@ -1,13 +1,20 @@
-"""Celery, set up the way Flask's own Celery example does.
+"""Celery, set up the way Flask's own Celery example does, and the thin tasks.
 
 `celery_init_app(app)` builds the Celery app from the Flask app's settings and runs
 every task inside an app context, so tasks reach the database and settings the same
 way views do. `workers.celery_app` is the entry point for `celery -A`.
+
+One module of tasks per feature (`audience`, `issues`, `delivery`), each task thin:
+ids in, open a session, call a service, commit, and only then enqueue what follows.
+The database is the truth and the broker a hint, so every task is safe to run twice.
 """
 from __future__ import annotations
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app
+
+from newsletter.config import Settings
+from newsletter.db import Database
 
 from .schedule import beat_schedule
 
@@ -51,14 +58,23 @@ def celery_init_app(app: Flask) -> Celery:
         task_soft_time_limit=540,
         task_default_queue="default",
         task_routes={
-            "workers.tasks.send_confirmation": {"queue": "mail"},
-            "workers.delivery_tasks.send_batch": {"queue": "bulk"},
-            "workers.issue_tasks.*": {"queue": "default"},
+            "workers.audience.send_confirmation": {"queue": "mail"},
+            "workers.issues.send_test": {"queue": "mail"},
+            "workers.delivery.send_batch": {"queue": "bulk"},
         },
         beat_schedule=beat_schedule(),
         timezone="UTC",
-        include=["workers.tasks", "workers.issue_tasks", "workers.delivery_tasks"],
+        include=["workers.audience", "workers.issues", "workers.delivery"],
     )
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
+
+
+def database() -> Database:
+    """The app's database, for a task (tasks run inside the app context)."""
+    return current_app.extensions["db"]
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]

@@ -9,24 +9,24 @@ from __future__ import annotations
 def beat_schedule() -> dict:
     return {
         "resend-lost-confirmations": {
-            "task": "workers.tasks.resend_lost_confirmations",
+            "task": "workers.audience.resend_lost_confirmations",
             "schedule": 60.0,
         },
         "sweep-deliveries": {
-            "task": "workers.delivery_tasks.sweep_deliveries",
+            "task": "workers.delivery.sweep_deliveries",
             "schedule": 60.0,
         },
         "purge-unconfirmed": {
-            "task": "workers.tasks.purge_unconfirmed",
+            "task": "workers.audience.purge_unconfirmed",
             "schedule": 3600.0,
         },
         # The weekly issue: keep the one upcoming draft current; start due issues.
         "refresh-draft": {
-            "task": "workers.issue_tasks.refresh_draft",
+            "task": "workers.issues.refresh_draft",
             "schedule": 300.0,
         },
         "start-due-issues": {
-            "task": "workers.issue_tasks.start_due_issues",
+            "task": "workers.issues.start_due_issues",
             "schedule": 60.0,
         },
     }

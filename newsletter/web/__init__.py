@@ -1,1 +1,26 @@
-"""HTTP handlers: parse input, call a service, commit, then enqueue."""
+"""HTTP handlers: parse input, call a service, commit, then hand jobs to `jobs`.
+
+Owns the request's session (`context`), the one door to the workers (`jobs`),
+what every request passes through (`security`), and the pages: readers'
+(`public`), the push API (`api`), the archive (`archive`), the dev inbox
+(`inbox`) and the editor area (`editor/`).
+
+May import every feature package and `workers` (tasks, to name a job). Nothing
+imports `web`.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import api, archive, context, editor, inbox, jobs, public, security
+
+
+def init_app(app: Flask) -> None:
+    security.init_app(app)
+    context.init_app(app)
+    jobs.init_app(app)
+    public.init_app(app)
+    inbox.init_app(app)
+    api.init_app(app)
+    archive.init_app(app)
+    editor.init_app(app)

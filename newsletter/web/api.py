@@ -13,10 +13,10 @@ import json
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from .. import comparisons
-from ..comparison_json import InvalidComparison, comparison_from_json
-from ..db import get_session
-from ..security import csrf
+from ..comparisons import store as comparisons
+from ..comparisons.json_format import InvalidComparison, comparison_from_json
+from .context import get_session
+from .security import csrf
 
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_PER_PAGE = 20

@@ -8,12 +8,10 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, abort, current_app, render_template
 from sqlalchemy import select
 
-from ..db import get_session
-from ..models import Issue, IssueStatus
+from ..issues.models import Issue, IssueStatus
+from .context import get_session
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
-# Sending or paused issues are mid-delivery; the archive shows what went out in full.
-PUBLIC = (IssueStatus.SENT,)
 # The web version is our own rendering, but it is shown without running anything.
 WEB_VERSION_CSP = "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
@@ -24,7 +22,7 @@ def init_app(app: Flask) -> None:
 
 def _sent_issues(limit: int = 200) -> list[Issue]:
     return list(get_session().scalars(
-        select(Issue).where(Issue.status.in_(PUBLIC)).order_by(Issue.number.desc()).limit(limit)
+        select(Issue).where(Issue.status.in_(IssueStatus.PUBLIC)).order_by(Issue.number.desc()).limit(limit)
     ))
 
 
@@ -35,7 +33,7 @@ def index():
 
 @bp.get("/<int:number>")
 def show(number: int):
-    issue = get_session().scalar(select(Issue).where(Issue.number == number, Issue.status.in_(PUBLIC)))
+    issue = get_session().scalar(select(Issue).where(Issue.number == number, Issue.status.in_(IssueStatus.PUBLIC)))
     if issue is None or not issue.web_html:
         abort(404)
     response = Response(issue.web_html, mimetype="text/html")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template
 
-from ..mailcatcher import find_message, read_maildir
+from ..dev.catcher import find_message, read_maildir
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 # No scripts and no same-origin access; a click on a link may leave the frame.

@@ -1,0 +1,102 @@
+"""The confirmation mail as an outbox: asked for in the subscribe request's
+transaction, sent by a worker, and found again by the sweeper if the broker lost
+the hint. The row says whether the mail is still due, never the broker.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..db import utcnow
+from ..mail.compose import Composer, Recipient, new_message_id
+from ..mail.rendering import render_confirmation
+from ..mail.transport import Outcome, send_one, transport_for
+from . import tokens
+from .models import Subscriber, SubscriberStatus
+
+
+class ConfirmationNotSent(Exception):
+    """The relay did not take the confirmation mail; the outcome says why."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.reply)
+        self.outcome = outcome
+
+
+def confirmation_due(subscriber: Subscriber) -> bool:
+    """A confirmation mail was asked for and has not gone out since."""
+    return (
+        subscriber.status == SubscriberStatus.PENDING
+        and bool(subscriber.confirm_nonce)
+        and subscriber.confirm_mail_requested_at is not None
+        and (
+            subscriber.confirm_mail_sent_at is None
+            or subscriber.confirm_mail_sent_at < subscriber.confirm_mail_requested_at
+        )
+    )
+
+
+def lock_for_confirmation(session: Session, subscriber_id: int) -> Subscriber | None:
+    """The subscriber, row-locked where the database can, if its mail is still due.
+
+    The lock is held while the one mail is sent, so the sweeper re-enqueuing the
+    same subscriber can never make a second worker send it too.
+    """
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.id == subscriber_id).with_for_update()
+    )
+    if subscriber is None or not confirmation_due(subscriber):
+        return None
+    return subscriber
+
+
+def confirmations_lost(session: Session, older_than: timedelta, now: datetime | None = None) -> list[int]:
+    """Ids whose confirmation mail was requested a while ago and never sent.
+
+    The broker is a hint; this is what the sweeper uses to re-enqueue them.
+    """
+    cutoff = (now or utcnow()) - older_than
+    rows = session.scalars(
+        select(Subscriber.id).where(
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.confirm_nonce != "",
+            Subscriber.confirm_mail_requested_at < cutoff,
+            or_(
+                Subscriber.confirm_mail_sent_at.is_(None),
+                Subscriber.confirm_mail_sent_at < Subscriber.confirm_mail_requested_at,
+            ),
+        ).limit(1000)
+    )
+    return list(rows)
+
+
+def send_confirmation_mail(session: Session, settings: Settings, subscriber_id: int) -> bool:
+    """Send the double opt-in mail if it is still due; return whether it went out.
+
+    Sent before it is marked sent: a worker that dies in between makes the
+    sweeper send it again (a duplicate confirmation is harmless, a lost one is not).
+    """
+    subscriber = lock_for_confirmation(session, subscriber_id)
+    if subscriber is None:
+        return False
+    token = tokens.make_confirm_token(settings.secret_key, subscriber.id, subscriber.confirm_nonce)
+    unsubscribe_link = tokens.unsubscribe_url(settings.base_url, subscriber.id, subscriber.unsubscribe_token)
+    mail = render_confirmation(
+        settings.newsletter_name,
+        subscriber.name,
+        tokens.confirm_url(settings.base_url, token),
+        unsubscribe_link,
+        settings.confirm_token_max_age_hours,
+    )
+    composer = Composer(settings)
+    template = composer.compose(mail, extra_headers={"Auto-Submitted": "auto-generated"})
+    recipient = Recipient(subscriber.email, new_message_id("confirm"), unsubscribe_link, subscriber.name)
+    outcome = send_one(transport_for(settings), composer.from_address, template, recipient)
+    if not outcome.accepted:
+        raise ConfirmationNotSent(outcome)
+    subscriber.confirm_mail_sent_at = utcnow()
+    session.flush()
+    return True

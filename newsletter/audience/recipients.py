@@ -1,0 +1,38 @@
+"""The audience as sending sees it: who receives an issue, and what their copy needs.
+
+Delivery snapshots the audience with `receiving_ids()` inside its own INSERT …
+SELECT, and re-reads each claimed recipient with `for_sending()`, so a person
+who left since the snapshot is skipped, not mailed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from .models import Subscriber, SubscriberStatus
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    id: int
+    email: str
+    unsubscribe_token: str
+    receiving: bool
+
+
+def receiving_ids() -> Select:
+    """SELECT of the ids of everyone who receives issues now."""
+    return select(Subscriber.id).where(Subscriber.status.in_(SubscriberStatus.RECEIVING))
+
+
+def for_sending(session: Session, subscriber_ids: list[int]) -> dict[int, RecipientRow]:
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.email, Subscriber.unsubscribe_token, Subscriber.status)
+        .where(Subscriber.id.in_(subscriber_ids))
+    )
+    return {
+        row.id: RecipientRow(row.id, row.email, row.unsubscribe_token, row.status in SubscriberStatus.RECEIVING)
+        for row in rows
+    }

@@ -1,0 +1,166 @@
+"""Readers and subscribers: subscribe, confirm (double opt-in), unsubscribe, purge.
+
+Services take a session and never commit: the caller (a view, a task, the CLI)
+commits, and only then enqueues any mail, so a worker never looks for a row that
+is not there yet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.orm import Session
+
+from ..db import insert_for, utcnow
+from . import tokens
+from .addresses import clean_name, normalise_email
+from .models import Subscriber, SubscriberStatus
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Where a request came from: recorded for subscribe and for confirm."""
+
+    ip: str = ""
+    user_agent: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+
+def find_by_email(session: Session, email_key: str, lock: bool = False) -> Subscriber | None:
+    query = select(Subscriber).where(Subscriber.email_key == email_key)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def subscribe(
+    session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta
+) -> Subscriber | None:
+    """Record a subscribe request; return the subscriber if a confirmation mail is due.
+
+    Whatever the address's state, the reader sees the same answer; what differs is
+    only whether a mail goes out: never to a confirmed subscriber, and at most one
+    per address per `mail_interval`.
+
+    A new address is one INSERT ... ON CONFLICT DO NOTHING, so two requests for
+    the same new address at once make one row (and no error); a known address is
+    row-locked, so two requests at once send at most one mail.
+    """
+    address, key = normalise_email(email)
+    name = clean_name(name)
+    request = dict(
+        status=SubscriberStatus.PENDING,
+        requested_at=consent.at,
+        request_ip=consent.ip[:45],
+        request_user_agent=consent.user_agent[:512],
+        confirm_nonce=tokens.new_nonce(),
+        confirm_mail_requested_at=consent.at,
+    )
+    created = session.scalar(
+        insert_for(session)(Subscriber)
+        .values(email=address, email_key=key, name=name, unsubscribe_token=tokens.new_unsubscribe_token(), **request)
+        .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(Subscriber)
+    )
+    if created is not None:
+        return created
+
+    subscriber = find_by_email(session, key, lock=True)
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        return None
+    if (
+        subscriber.confirm_mail_requested_at is not None
+        and consent.at - subscriber.confirm_mail_requested_at < mail_interval
+    ):
+        return None
+    for column, value in request.items():
+        setattr(subscriber, column, value)
+    subscriber.name = name or subscriber.name
+    session.flush()
+    return subscriber
+
+
+def _confirm_target(session: Session, secret_key: str, token: str, max_age: timedelta) -> tuple[Subscriber, str]:
+    subscriber_id, nonce = tokens.read_confirm_token(secret_key, token, int(max_age.total_seconds()))
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise tokens.TokenInvalid()
+    return subscriber, nonce
+
+
+def check_confirm_link(session: Session, secret_key: str, token: str, max_age: timedelta) -> bool:
+    """Whether a confirmation link opened in a browser can still confirm (True), or
+    its subscription is already confirmed (False); a `TokenError` otherwise.
+
+    Only reads: the page shows a button, and only its POST confirms.
+    """
+    subscriber, nonce = _confirm_target(session, secret_key, token, max_age)
+    if tokens.nonce_matches(subscriber.confirm_nonce, nonce):
+        return True
+    if subscriber.status == SubscriberStatus.CONFIRMED:
+        return False
+    raise tokens.TokenUsed()
+
+
+def confirm(
+    session: Session, secret_key: str, token: str, max_age: timedelta, consent: Consent
+) -> Subscriber:
+    """Confirm the subscription a token was issued for; raise a `TokenError` if it can't.
+
+    The nonce is cleared on use, so a second POST with the same token is `used`;
+    the conditional UPDATE makes two concurrent POSTs confirm only once.
+    """
+    subscriber, nonce = _confirm_target(session, secret_key, token, max_age)
+    if not tokens.nonce_matches(subscriber.confirm_nonce, nonce):
+        raise tokens.TokenUsed()
+    if subscriber.status != SubscriberStatus.PENDING:
+        raise tokens.TokenUsed()
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.confirm_nonce == nonce)
+        .values(
+            status=SubscriberStatus.CONFIRMED,
+            confirm_nonce="",
+            confirmed_at=consent.at,
+            confirm_ip=consent.ip[:45],
+            confirm_user_agent=consent.user_agent[:512],
+            unsubscribed_at=None,
+            bounced_at=None,
+            bounce_reason="",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise tokens.TokenUsed()
+    session.refresh(subscriber)
+    return subscriber
+
+
+def find_for_unsubscribe(session: Session, subscriber_id: int, token: str) -> Subscriber | None:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not tokens.unsubscribe_token_matches(subscriber.unsubscribe_token, token):
+        return None
+    return subscriber
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, at: datetime | None = None) -> bool:
+    """Unsubscribe; return False when there was nothing to change (a repeat)."""
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.UNSUBSCRIBED
+    subscriber.unsubscribed_at = at or utcnow()
+    subscriber.confirm_nonce = ""
+    session.flush()
+    return True
+
+
+def purge_unconfirmed(session: Session, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete subscribers that never confirmed; their consent expired with them."""
+    cutoff = (now or utcnow()) - older_than
+    result = session.execute(
+        delete(Subscriber).where(
+            and_(Subscriber.status == SubscriberStatus.PENDING, Subscriber.requested_at < cutoff)
+        )
+    )
+    return result.rowcount or 0
+
+

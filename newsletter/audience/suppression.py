@@ -1,0 +1,31 @@
+"""Who must not be mailed again: addresses the receiving side refused for good.
+
+The one place that writes a suppression, whoever learnt of it (the delivery
+engine at RCPT today); only a new opt-in by the address's owner lifts it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, or_, update
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from .models import Subscriber, SubscriberStatus
+
+_s = Subscriber.__table__
+
+
+def mark_bounced(session: Session, bounces: list[tuple[int, str]], now: datetime | None = None) -> None:
+    """Suppress each (subscriber id, reason) whose address hard-bounced, in one
+    executemany; only a receiving subscriber moves (a repeat changes nothing)."""
+    if not bounces:
+        return
+    now = now or utcnow()
+    session.connection().execute(
+        update(_s)
+        # executemany takes no IN list: one comparison per receiving status instead
+        .where(_s.c.id == bindparam("b_sub"), or_(*(_s.c.status == status for status in SubscriberStatus.RECEIVING)))
+        .values(status=SubscriberStatus.BOUNCED, bounced_at=now, bounce_reason=bindparam("b_reason"), updated_at=now),
+        [{"b_sub": subscriber_id, "b_reason": reason[:500]} for subscriber_id, reason in bounces],
+    )

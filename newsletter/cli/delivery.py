@@ -1,0 +1,86 @@
+"""`newsletter status`: where a send stands (a tqdm progress bar, following it live
+with --watch) and, once it is over, the report: delivered, bounced, failed with
+reasons, duration."""
+from __future__ import annotations
+
+import time
+
+import click
+from sqlalchemy import select
+
+from ..db import Database
+from ..delivery import report as reports
+from ..issues.models import Issue, IssueStatus
+from .common import database
+
+LIVE = IssueStatus.LIVE
+
+
+def latest_issue_id(session) -> int | None:
+    """The issue being sent, else the one sent most recently."""
+    live = session.scalar(select(Issue.id).where(Issue.status.in_(LIVE)).order_by(Issue.id.desc()).limit(1))
+    if live is not None:
+        return live
+    return session.scalar(
+        select(Issue.id).where(Issue.status.in_(IssueStatus.DELIVERED)).order_by(Issue.sending_started_at.desc().nulls_last(),
+                                                                  Issue.id.desc()).limit(1)
+    )
+
+
+def format_report(report: reports.Report) -> str:
+    lines = [f"issue #{report.number} (id {report.issue_id}): {report.status}"]
+    if report.pause_reason:
+        lines.append(f"  reason: {report.pause_reason}")
+    lines.append(
+        f"  recipients {report.total}: delivered {report.delivered}, bounced {report.bounced}, "
+        f"failed {report.failed}, skipped {report.count('skipped')}, still to send "
+        f"{report.count('pending') + report.count('sending') + report.count('deferred')} "
+        f"(deferred {report.count('deferred')})"
+    )
+    if report.duration_s is not None:
+        lines.append(f"  duration {report.duration_s:.1f}s, {report.rate_per_s:.0f} messages/s")
+    if report.reasons:
+        lines.append("  bounces and failures by reply:")
+        lines += [f"    {count:>6}  {reply}" for reply, count in report.reasons]
+    if report.last_errors and report.status in LIVE:
+        lines.append("  last errors:")
+        lines += [f"    {status:<8} {email}: {reply}" for email, status, reply in report.last_errors[:5]]
+    return "\n".join(lines)
+
+
+def show_status(db: Database, issue_id: int | None, watch: bool, interval: float = 1.0) -> None:
+    from tqdm import tqdm
+
+    with db.session() as session:
+        issue_id = issue_id or latest_issue_id(session)
+        if issue_id is None:
+            raise click.ClickException("no issue has been sent yet")
+        report = reports.report(session, issue_id)
+    if report is None:
+        raise click.ClickException(f"no issue with id {issue_id}")
+    bar = tqdm(total=max(report.total, 1), initial=report.done, unit="msg", desc=f"issue #{report.number}",
+               dynamic_ncols=True)
+    try:
+        while watch and report.status in LIVE:
+            time.sleep(interval)
+            with db.session() as session:
+                report = reports.report(session, issue_id)
+            bar.total = max(report.total, 1)
+            bar.update(report.done - bar.n)
+            bar.set_postfix(sent=report.delivered, deferred=report.count("deferred"), bounced=report.bounced,
+                            failed=report.failed, status=report.status)
+        bar.update(report.done - bar.n)
+    finally:
+        bar.close()
+    click.echo(format_report(report))
+
+
+@click.command("status")
+@click.argument("issue_id", required=False, type=int)
+@click.option("--watch", "-w", is_flag=True, help="follow a send live until it ends")
+def status_command(issue_id: int | None, watch: bool) -> None:
+    """Delivery of an issue (default: the latest): progress bar, counts, then the report."""
+    show_status(database(), issue_id, watch)
+
+
+COMMANDS = [status_command]

@@ -1,0 +1,11 @@
+"""Delivery: getting a started issue to every subscriber exactly once.
+
+Owns the per-recipient ledger (`models`, `ledger`: snapshot, claim with a lease,
+record, release, finish), the sweeper that needs no broker message (`sweep`),
+the worker's send loop (`engine`: speaks only the transport's verdicts), the
+editor's controls (`control`: pause, resume, cancel), the report (`report`)
+and the shared Redis rate limit (`rate`).
+
+May import: `config`, `db`, `audience` (who receives, suppression), `issues`
+(the lifecycle, the frozen content), `mail` (composer, transport).
+"""

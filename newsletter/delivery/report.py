@@ -1,0 +1,117 @@
+"""How a send stands, or how it went: for the editor's page and `newsletter status`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..audience.models import Subscriber
+from ..db import utcnow
+from ..issues.models import Issue, IssueStatus
+from .models import Delivery
+from .models import DeliveryStatus as D
+
+
+@dataclass
+class Report:
+    """Where a send stands, or how it went: for the editor's page and the CLI."""
+
+    issue_id: int
+    number: int
+    status: str
+    pause_reason: str
+    counts: dict[str, int]
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_sent_at: datetime | None
+    rate_per_s: float  # over the last minute while sending, else on average
+    reasons: list[tuple[str, int]]  # bounce and failure replies, most common first
+    last_errors: list[tuple[str, str, str]]  # (address, status, reply), newest first
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, status: str) -> int:
+        return self.counts.get(status, 0)
+
+    @property
+    def delivered(self) -> int:
+        return self.count(D.SENT)
+
+    @property
+    def bounced(self) -> int:
+        return self.count(D.BOUNCED)
+
+    @property
+    def failed(self) -> int:
+        return self.count(D.FAILED)
+
+    @property
+    def done(self) -> int:
+        return self.total - sum(self.count(status) for status in D.OPEN)
+
+    @property
+    def duration_s(self) -> float | None:
+        end = self.finished_at or self.last_sent_at
+        if self.started_at is None or end is None:
+            return None
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    def as_dict(self) -> dict:
+        return {
+            "issue_id": self.issue_id, "number": self.number, "status": self.status,
+            "pause_reason": self.pause_reason, "total": self.total, "done": self.done,
+            "counts": {s.value: self.count(s) for s in D}, "rate_per_s": round(self.rate_per_s, 1),
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 1),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "reasons": [{"reply": r, "count": n} for r, n in self.reasons],
+            "last_errors": [{"email": e, "status": s, "reply": r} for e, s, r in self.last_errors],
+        }
+
+
+def report(session: Session, issue_id: int, now: datetime | None = None) -> Report | None:
+    now = now or utcnow()
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        return None
+    counts = dict(
+        session.execute(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+        ).all()
+    )
+    last_sent = session.scalar(select(func.max(Delivery.sent_at)).where(Delivery.issue_id == issue_id))
+    recent = session.scalar(
+        select(func.count()).where(
+            Delivery.issue_id == issue_id, Delivery.status == D.SENT, Delivery.sent_at >= now - timedelta(seconds=60)
+        )
+    ) or 0
+    reasons = session.execute(
+        select(Delivery.last_reply, func.count())
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(D.REFUSED))
+        .group_by(Delivery.last_reply)
+        .order_by(func.count().desc())
+        .limit(10)
+    ).all()
+    errors = session.execute(
+        select(Subscriber.email, Delivery.status, Delivery.last_reply)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(D.REFUSED + (D.DEFERRED,)))
+        .order_by(Delivery.updated_at.desc())
+        .limit(10)
+    ).all()
+    sent = counts.get(D.SENT, 0)
+    if issue.status == IssueStatus.SENDING:
+        rate = recent / 60
+    elif issue.sending_started_at and last_sent and last_sent > issue.sending_started_at:
+        rate = sent / (last_sent - issue.sending_started_at).total_seconds()
+    else:
+        rate = 0.0
+    return Report(
+        issue_id=issue.id, number=issue.number, status=issue.status, pause_reason=issue.pause_reason,
+        counts=counts, started_at=issue.sending_started_at, finished_at=issue.finished_at, last_sent_at=last_sent,
+        rate_per_s=rate, reasons=[(r, n) for r, n in reasons], last_errors=[tuple(e) for e in errors],
+    )

@@ -1,0 +1,94 @@
+"""`newsletter dev`: the whole service on one machine with no services installed.
+
+SQLite for data, kombu's SQLAlchemy transport on SQLite as the broker, the built-in
+mail catcher, one worker and the scheduler as child processes, and Flask's server in
+this one. Everything a newcomer needs to see the service work, in a minute.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..config import apply_dev_defaults, load_settings
+
+
+def run_dev(port: int, smtp_port: int, instance: str) -> None:
+    instance_dir = Path(instance).resolve()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    env = apply_dev_defaults(instance_dir, port=port, smtp_port=smtp_port)
+    settings = load_settings(env)
+
+    from .. import create_app
+    from ..db import Database
+    from ..migrate import upgrade
+    from . import demo
+    from .catcher import MailCatcher
+
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    with db.session() as session:
+        loaded = demo.load(session)
+        session.commit()
+    db.dispose()
+
+    try:
+        catcher = MailCatcher(settings.mail_catcher_dir, port=settings.smtp_port).start()
+    except OSError as exc:
+        raise click.ClickException(
+            f"the mail catcher cannot listen on port {settings.smtp_port} ({exc.strerror}): "
+            "pass --smtp-port with a free port"
+        ) from None
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "mail,bulk,default",
+             "--concurrency", "2", "--loglevel", "WARNING", "-n", "dev@%h"],
+            env=env,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "WARNING",
+             "--schedule", str(instance_dir / "celerybeat-schedule")],
+            env=env,
+        ),
+    ]
+
+    stopped = []
+
+    def stop(*_args):
+        if stopped:
+            return
+        stopped.append(True)
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        catcher.stop()
+
+    def on_sigterm(*_args):
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    base = settings.base_url
+    click.echo(
+        "\n"
+        f"  Weekly AI Tool Verdicts is running on embedded defaults ({loaded}).\n"
+        f"  Subscribe:    {base}/subscribe\n"
+        f"  Mail inbox:   {base}/inbox/\n"
+        f"  Editors:      {base}/editor/login\n"
+        f"  SMTP catcher: 127.0.0.1:{catcher.port}   data: {instance_dir}\n"
+        "  Ctrl-C stops everything.\n"
+    )
+    app = create_app(settings)
+    try:
+        time.sleep(0.5)
+        app.run(host="127.0.0.1", port=port, use_reloader=False, threaded=True)
+    finally:
+        stop()

@@ -1,0 +1,91 @@
+"""How a composed mail leaves us: the `Transport` protocol and the verdicts it returns.
+
+Everything above this package (the confirmation outbox, test sends, the delivery
+engine) sees only verdicts; reply codes, protocol stages and wire formats stay
+inside the transport that speaks them. Today that is SMTP (`smtp.py`); an HTTP
+email API would be a second module answering the same protocol.
+
+May import: `config`, `mail.compose`. Nothing here knows about subscribers or issues.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from ...config import Settings
+from ..compose import MessageTemplate, Recipient
+
+
+class Verdict(StrEnum):
+    """What a transport's answer means for the one who sent."""
+
+    ACCEPTED = "accepted"  # the relay took the message
+    RETRY = "retry"  # not now (4xx, a dropped connection): try this recipient again later
+    BOUNCE = "bounce"  # this address is refused for good: suppress it
+    REJECT = "reject"  # this message is refused for good, not the address
+    STOP = "stop"  # the relay refuses us (sender, credentials): stop sending and tell a person
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reply: str  # the relay's own words, for people and logs
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == Verdict.ACCEPTED
+
+
+class TransportError(Exception):
+    """The connection could not be opened, or was lost: `outcome` is RETRY or STOP.
+
+    Raised rather than returned because it ends the connection, not one message:
+    whoever holds the rest of a batch decides what happens to it.
+    """
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.reply)
+        self.outcome = outcome
+
+
+class Connection(Protocol):
+    """One open connection to the relay, for many messages."""
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+        """Hand over one prepared copy; raises `TransportError` if the connection is lost."""
+
+    def alive(self) -> bool:
+        """Whether the connection still works (a relay may drop an idle one)."""
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    def prepare(self, template: MessageTemplate) -> MessageTemplate:
+        """The template in this transport's wire form; done once per mail, not per copy."""
+
+    def connect(self) -> Connection:
+        """An open connection, or `TransportError`."""
+
+
+def transport_for(settings: Settings) -> Transport:
+    from .smtp import SmtpTransport
+
+    return SmtpTransport(settings)
+
+
+def send_one(transport: Transport, envelope_from: str, template: MessageTemplate, recipient: Recipient) -> Outcome:
+    """Send one copy on a connection of its own (a confirmation, a test send); never raises
+    for the relay's sake: a lost or refused connection is an outcome too."""
+    copy = transport.prepare(template).fill(recipient)
+    try:
+        connection = transport.connect()
+    except TransportError as exc:
+        return exc.outcome
+    try:
+        return connection.send(envelope_from, recipient.email, copy)
+    except TransportError as exc:
+        return exc.outcome
+    finally:
+        connection.close()

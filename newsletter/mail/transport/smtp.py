@@ -1,0 +1,157 @@
+"""The SMTP transport: the only code that speaks SMTP, and the only reader of its replies.
+
+One connection carries many messages, each handed over as ready bytes: the mail's
+template is dot-stuffed once (`prepare`), so nothing here touches the 60 KB body of
+each copy except the socket write; smtplib's `sendmail` would run its regexes over
+every message. With PIPELINING, MAIL, RCPT and DATA go in one write. Each reply
+becomes a verdict here, so callers never see a reply code.
+"""
+from __future__ import annotations
+
+import smtplib
+import ssl
+
+from ...config import Settings
+from ..compose import MessageTemplate
+from . import Outcome, TransportError, Verdict
+
+
+def dot_stuff(segment: bytes) -> bytes:
+    """SMTP DATA transparency (RFC 5321 4.5.2) for one template segment."""
+    return segment.replace(b"\r\n.", b"\r\n..")
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {' '.join(text.split())}".strip()
+
+
+def verdict_for(stage: str, code: int) -> Verdict:
+    """What a reply at a stage ("mail", "rcpt", "data") means for the sender."""
+    if stage == "data" and 200 <= code < 300:
+        return Verdict.ACCEPTED
+    if 400 <= code < 500:
+        return Verdict.RETRY
+    if stage == "mail":
+        # The relay refuses our envelope sender: every recipient would get the same.
+        return Verdict.STOP if code >= 500 else Verdict.RETRY
+    if stage == "rcpt":
+        return Verdict.BOUNCE
+    return Verdict.REJECT  # the message itself was refused, not the address
+
+
+class SmtpConnection:
+    def __init__(self, smtp: smtplib.SMTP):
+        self.smtp = smtp
+        self.pipelining = smtp.has_extn("pipelining")
+        self.smtputf8 = smtp.has_extn("smtputf8")
+
+    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+        """Send one dot-stuffed copy; `TransportError` if the connection is lost."""
+        try:
+            return self._send(envelope_from, recipient, message)
+        except smtplib.SMTPServerDisconnected as exc:
+            raise TransportError(Outcome(Verdict.RETRY, f"connection lost: {exc}")) from exc
+        except OSError as exc:
+            raise TransportError(Outcome(Verdict.RETRY, f"connection error: {exc.__class__.__name__}: {exc}")) from exc
+
+    def _send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+        smtp = self.smtp
+        utf8 = not (recipient.isascii() and envelope_from.isascii())
+        if utf8 and not self.smtputf8:
+            return Outcome(Verdict.BOUNCE, "553 relay does not support SMTPUTF8 for this address")
+        options = " SMTPUTF8" if utf8 else ""
+        mail_cmd = f"MAIL FROM:<{envelope_from}>{options}\r\n".encode()
+        rcpt_cmd = f"RCPT TO:<{recipient}>\r\n".encode()
+        if self.pipelining:
+            smtp.send(mail_cmd + rcpt_cmd + b"DATA\r\n")
+            mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        else:
+            smtp.send(mail_cmd)
+            mail = smtp.getreply()
+            rcpt = data = (0, b"")
+            if mail[0] == 250:
+                smtp.send(rcpt_cmd)
+                rcpt = smtp.getreply()
+                if rcpt[0] in (250, 251):
+                    smtp.send(b"DATA\r\n")
+                    data = smtp.getreply()
+        if data[0] == 354 and rcpt[0] in (250, 251):
+            smtp.send(message + b".\r\n")
+            final = smtp.getreply()
+            self._closing(final)
+            return Outcome(verdict_for("data", final[0]), _reply(*final))
+        if data[0] == 354:  # the relay wants a body for a refused recipient: end it empty
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        for reply in (mail, rcpt, data):
+            self._closing(reply)
+        smtp.rset()
+        if mail[0] != 250:
+            return Outcome(verdict_for("mail", mail[0]), _reply(*mail))
+        if rcpt[0] not in (250, 251):
+            return Outcome(verdict_for("rcpt", rcpt[0]), _reply(*rcpt))
+        return Outcome(verdict_for("data", data[0]), _reply(*data))
+
+    @staticmethod
+    def _closing(reply: tuple[int, bytes]) -> None:
+        """421: the relay is closing the connection; the rest must wait for a new one."""
+        if reply[0] == 421:
+            raise TransportError(Outcome(Verdict.RETRY, _reply(*reply)))
+
+    def alive(self) -> bool:
+        try:
+            return self.smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
+    def close(self) -> None:
+        try:
+            self.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            self.smtp.close()
+
+
+class SmtpTransport:
+    """A relay reached as SMTP_HOST:SMTP_PORT, secured as SMTP_SECURITY says."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.where = f"{settings.smtp_host}:{settings.smtp_port}"
+
+    def prepare(self, template: MessageTemplate) -> MessageTemplate:
+        return template.for_wire(dot_stuff)
+
+    def connect(self) -> SmtpConnection:
+        try:
+            return SmtpConnection(self._open())
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransportError(self._open_failure(exc)) from exc
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.smtp_security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        try:
+            smtp.ehlo()
+            if s.smtp_security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _open_failure(self, exc: BaseException) -> Outcome:
+        """5xx at connect, TLS or AUTH is the relay refusing us (STOP); the rest may pass."""
+        if isinstance(exc, smtplib.SMTPResponseException):
+            reply = f"{self.where}: {_reply(exc.smtp_code, exc.smtp_error)}"
+            return Outcome(Verdict.STOP if 500 <= exc.smtp_code < 600 else Verdict.RETRY, reply)
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return Outcome(Verdict.STOP, f"{self.where}: {exc}")
+        return Outcome(Verdict.RETRY, f"{self.where}: {exc.__class__.__name__}: {exc}")

@@ -1,0 +1,66 @@
+"""`newsletter dev` as a newcomer runs it: one process tree, no services."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+import pytest
+from conftest import free_port
+
+
+def wait_for(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=5).read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.worker
+def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
+    port, smtp_port = free_port(), free_port()
+    # Only what a fresh machine has: no DATABASE_URL, broker or SMTP settings at all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "SMTP_", "TEST_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter.cli", "dev", "--port", str(port), "--smtp-port", str(smtp_port),
+         "--instance", str(tmp_path / "instance")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        form = wait_for(f"{base}/subscribe")
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = opener.open(f"{base}/subscribe").read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+        body = urllib.parse.urlencode({"csrf_token": token, "email": "newcomer@example.com", "name": "New"})
+        assert "Check your inbox" in opener.open(f"{base}/subscribe", body.encode()).read().decode()
+
+        deadline = time.monotonic() + 60
+        while "newcomer@example.com" not in (inbox := opener.open(f"{base}/inbox/").read().decode()):
+            assert time.monotonic() < deadline, "the confirmation never reached the dev inbox"
+            time.sleep(0.5)
+        key = re.search(r'href="/inbox/([^"/]+)"', inbox).group(1)
+        message = opener.open(f"{base}/inbox/{key}").read().decode()
+        confirm_path = re.search(rf"{re.escape(base)}(/confirm/[^\s<\"]+)", message).group(1)
+        page = opener.open(base + confirm_path).read().decode()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        done = opener.open(base + confirm_path, urllib.parse.urlencode({"csrf_token": token}).encode())
+        assert "You're subscribed" in done.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    assert f"{base}/subscribe" in output
+    assert (tmp_path / "instance" / "newsletter.sqlite").exists()

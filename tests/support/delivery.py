@@ -1,0 +1,108 @@
+"""Subscribers and a frozen issue made in bulk, and a driver that plays the scheduler,
+for the delivery tests."""
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+
+from sqlalchemy import func, insert, select
+
+from newsletter.db import utcnow
+from newsletter.mail.rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
+from newsletter.models import Delivery, Issue, IssueStatus, Subscriber, SubscriberStatus
+
+# Short retries so a test sees deferred rows come back within seconds.
+FAST_RETRIES = {
+    "SEND_RETRY_BASE_SECONDS": "0.2",
+    "SEND_RETRY_MAX_SECONDS": "1",
+    "SEND_MAX_ATTEMPTS": "30",
+}
+
+
+def address(i: int) -> str:
+    return f"reader{i:05d}@example.com"
+
+
+def make_subscribers(session, count: int, start: int = 0) -> list[int]:
+    now = utcnow()
+    rows = [
+        {
+            "email": address(i), "email_key": address(i), "name": "", "status": SubscriberStatus.CONFIRMED,
+            "created_at": now, "updated_at": now, "requested_at": now, "confirmed_at": now,
+            "unsubscribe_token": secrets.token_urlsafe(24), "request_ip": "", "request_user_agent": "",
+            "confirm_ip": "", "confirm_user_agent": "", "bounce_reason": "", "confirm_nonce": "",
+        }
+        for i in range(start, start + count)
+    ]
+    session.execute(insert(Subscriber), rows)
+    session.flush()
+    return list(session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
+
+
+def issue_html(size: int = 4000) -> str:
+    """HTML with both placeholders, a line starting with a dot and long lines."""
+    filler = "<p>Alpha vs Beta: which one ships? " + "x" * 120 + "</p>\n"
+    body = filler * max(1, size // len(filler))
+    return (
+        "<html><body>\n<p>Hello " + EMAIL_PLACEHOLDER + "</p>\n" + body
+        + ".starts with a dot\n<a href=\"" + UNSUBSCRIBE_PLACEHOLDER + "\">Unsubscribe</a>\n</body></html>\n"
+    )
+
+
+def make_sending_issue(session, number: int = 1, html_size: int = 4000, subject: str = "Alpha vs Beta") -> int:
+    issue = Issue(
+        number=number, status=IssueStatus.SENDING, subject=subject, rendered_subject=subject,
+        html=issue_html(html_size),
+        text=f"Hello {EMAIL_PLACEHOLDER}\n.a dot line\nUnsubscribe: {UNSUBSCRIBE_PLACEHOLDER}\n",
+        sending_started_at=utcnow(),
+    )
+    session.add(issue)
+    session.flush()
+    return issue.id
+
+
+def status_counts(db, issue_id: int) -> dict[str, int]:
+    with db.session() as session:
+        return dict(
+            session.execute(
+                select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+            ).all()
+        )
+
+
+def issue_status(db, issue_id: int) -> str:
+    with db.session() as session:
+        return session.scalar(select(Issue.status).where(Issue.id == issue_id))
+
+
+def drive(db, issue_id: int, timeout: float = 60.0, every: float = 0.5, until=("sent", "failed", "paused")) -> str:
+    """Run the sweeper every `every` seconds (beat does it every minute) until the issue ends."""
+    from workers.delivery import sweep_deliveries
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = issue_status(db, issue_id)
+        if status in until:
+            return status
+        sweep_deliveries.apply()
+        time.sleep(every)
+    raise AssertionError(f"issue {issue_id} still {issue_status(db, issue_id)} after {timeout}s: "
+                         f"{status_counts(db, issue_id)}")
+
+
+def recipients(smtp) -> Counter:
+    """How many messages each address received."""
+    return Counter(to.lower() for message in smtp.messages() for to in message.envelope_to)
+
+
+def purge_broker(celery_app) -> None:
+    """Empty every queue, delivered-but-unacknowledged messages included, so a test
+    never sees batch tasks (or their countdowns) left over from the one before."""
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in ("mail", "bulk", "default"):
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared
+                pass

@@ -1,0 +1,56 @@
+"""The editor's delivery page: live counts, JSON for polling, pause/resume/cancel with CSRF."""
+from __future__ import annotations
+
+import re
+
+from conftest import csrf_token
+from support.delivery import make_sending_issue, make_subscribers, status_counts
+from support.editors import login, make_editor
+
+from newsletter.delivery import ledger
+
+
+def _issue(db, count=6):
+    with db.session() as session:
+        make_subscribers(session, count)
+        issue_id = make_sending_issue(session)
+        ledger.start(session, issue_id)
+        session.commit()
+    return issue_id
+
+
+def test_delivery_page_needs_an_editor(client, db):
+    issue_id = _issue(db)
+    assert client.get(f"/editor/issues/{issue_id}/delivery").status_code == 302
+    assert client.get(f"/editor/issues/{issue_id}/delivery.json").status_code == 302
+    assert client.post(f"/editor/issues/{issue_id}/delivery/pause").status_code in (302, 400)
+    assert status_counts(db, issue_id) == {"pending": 6}
+
+
+def test_editor_sees_counts_and_steers_the_send(client, db, celery_app, monkeypatch):
+    issue_id = _issue(db)
+    make_editor(db)
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    assert 'id="delivery-progress"' in page and 'data-count="pending">6<' in page and "delivery-pause" in page
+    issue_page = client.get(f"/editor/issues/{issue_id}").get_data(as_text=True)
+    assert 'id="delivery"' in issue_page and 'id="delivery-page"' in issue_page
+    data = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()
+    assert data["status"] == "sending" and data["total"] == 6 and data["counts"]["pending"] == 6
+
+    path = f"/editor/issues/{issue_id}/delivery"
+    assert client.post(f"{path}/pause").status_code == 400  # no CSRF token: refused
+    assert client.post(f"{path}/pause", data={"csrf_token": csrf_token(client, path)}).status_code == 302
+    page = client.get(path).get_data(as_text=True)
+    assert "paused by ed@example.com" in page and "delivery-resume" in page
+
+    dispatched = []
+    monkeypatch.setattr("workers.delivery.dispatch_issue.delay", lambda issue: dispatched.append(issue))
+    client.post(f"{path}/resume", data={"csrf_token": csrf_token(client, path)})
+    assert dispatched == [issue_id]
+    assert client.get(f"{path}.json").get_json()["status"] == "sending"
+
+    client.post(f"{path}/cancel", data={"csrf_token": csrf_token(client, path)})
+    data = client.get(f"{path}.json").get_json()
+    assert data["status"] == "cancelled" and data["counts"]["skipped"] == 6
+    assert not re.search(r'id="delivery-(pause|resume|cancel)"', client.get(path).get_data(as_text=True))

@@ -1,0 +1,48 @@
+"""The audience's tasks: the confirmation outbox and the purge of unconfirmed readers."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+
+from newsletter.audience import outbox, subscriptions
+
+from . import database, settings
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    autoretry_for=(outbox.ConfirmationNotSent,),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_confirmation(subscriber_id: int) -> bool:
+    with database().session() as session:
+        sent = outbox.send_confirmation_mail(session, settings(), subscriber_id)
+        session.commit()
+    return sent
+
+
+@shared_task
+def resend_lost_confirmations() -> int:
+    """Re-enqueue confirmation mails the broker lost (or that failed every retry)."""
+    with database().session() as session:
+        ids = outbox.confirmations_lost(session, older_than=timedelta(minutes=2))
+    for subscriber_id in ids:
+        send_confirmation.delay(subscriber_id)
+    return len(ids)
+
+
+@shared_task
+def purge_unconfirmed() -> int:
+    days = settings().purge_unconfirmed_after_days
+    with database().session() as session:
+        purged = subscriptions.purge_unconfirmed(session, timedelta(days=days))
+        session.commit()
+    if purged:
+        log.info("purged %d unconfirmed subscribers older than %d days", purged, days)
+    return purged

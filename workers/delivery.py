@@ -1,0 +1,85 @@
+"""Delivery tasks: the hand-off from the editor side, the batch chains, the sweeper.
+
+The hand-off contract: after committing an issue's move to `sending` (with its
+frozen content), call `dispatch_issue.delay(issue_id)` (the due-scan does). Calling it twice, or
+while the issue is already being sent, is harmless: the audience snapshot
+happens once and every batch claims rows atomically.
+
+`send_batch` runs as chains: each run sends what is due for up to a time budget
+and, if rows are left, enqueues its own successor (after its commits). A chain
+whose rows were deferred re-queues itself for when they fall due (at most a
+minute ahead: long countdowns come back twice with Redis); anything later is
+the sweeper's, which runs every minute and trusts only the database.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+from celery import shared_task
+
+from newsletter.db import utcnow
+from newsletter.delivery import engine, ledger
+from newsletter.delivery.sweep import sweep
+
+from . import database, settings
+
+log = logging.getLogger(__name__)
+
+MAX_COUNTDOWN = 60.0
+
+
+def _chains(due: int) -> int:
+    s = settings()
+    return min(s.send_parallel_batches, math.ceil(due / s.send_batch_size))
+
+
+@shared_task
+def dispatch_issue(issue_id: int) -> int:
+    """Snapshot the audience if not done yet and start the batch chains."""
+    with database().session() as session:
+        added = ledger.start(session, issue_id)
+        # Not sending (paused, cancelled, done): nothing to start. Everything already
+        # sent (say, resumed after the last batch): close it now, not at the next sweep.
+        live = ledger.is_sending(session, issue_id) and not ledger.finish_if_done(session, issue_id)
+        due = ledger.due_count(session, issue_id) if live else 0
+        session.commit()
+    if added:
+        log.info("issue %s: %d recipients", issue_id, added)
+    chains = _chains(due)
+    for _ in range(chains):
+        send_batch.delay(issue_id)
+    return chains
+
+
+@shared_task
+def send_batch(issue_id: int) -> int:
+    """Claim, send and record batches of one issue for up to 30 seconds."""
+    db = database()
+    result = engine.run(db, settings(), issue_id)
+    with db.session() as session:
+        ledger.finish_if_done(session, issue_id)
+        retry_at = ledger.next_due_at(session, issue_id) if not result.more_due else None
+        session.commit()
+    if result.stopped in ("paused", "not sending"):
+        return result.sent
+    if result.more_due:
+        send_batch.delay(issue_id)
+    elif retry_at is not None and result.stopped != "budget":
+        wait = (retry_at - utcnow()).total_seconds()
+        if wait <= MAX_COUNTDOWN:
+            send_batch.apply_async((issue_id,), countdown=max(wait, 0.05))
+    return result.sent
+
+
+@shared_task
+def sweep_deliveries() -> int:
+    """Every minute: recover rows of dead workers, restart stalled sends, close finished ones."""
+    with database().session() as session:
+        swept = sweep(session, settings())
+        session.commit()
+    if swept.expired:
+        log.warning("%d deliveries were held by a lost worker; they are due again", swept.expired)
+    for issue_id in swept.to_dispatch:
+        dispatch_issue.delay(issue_id)
+    return len(swept.to_dispatch)
