@@ -56,12 +56,17 @@ class SendRateLimiter:
         self._script = self._client.register_script(_TOKEN_BUCKET)
         self._granted = 0
 
+    def ask(self, tokens: int) -> float:
+        """Take `tokens` from the shared bucket if it has them (0.0), else the seconds
+        until it will: one atomic script run in Redis, on Redis's clock."""
+        return float(self._script(keys=[self.key], args=[self.rate, self.burst, tokens]))
+
     def acquire(self) -> None:
         if self._granted > 0:
             self._granted -= 1
             return
         while True:
-            wait = float(self._script(keys=[self.key], args=[self.rate, self.burst, self.grant]))
+            wait = self.ask(self.grant)
             if wait <= 0:
                 self._granted = self.grant - 1
                 return

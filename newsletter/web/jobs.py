@@ -15,6 +15,8 @@ import logging
 from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import event
 
+from .context import get_session
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,9 @@ def init_app(app: Flask) -> None:
 
 def after_commit(task, *args) -> None:
     """Send `task.delay(*args)` once the request's session has committed."""
+    session = get_session()
+    if not session.in_transaction():
+        session.begin()  # no connection yet; it gives a rollback something to end, dropping the job
     g.setdefault("jobs", []).append((task, args))
 
 

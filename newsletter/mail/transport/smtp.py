@@ -65,27 +65,27 @@ class SmtpConnection:
         rcpt_cmd = f"RCPT TO:<{recipient}>\r\n".encode()
         if self.pipelining:
             smtp.send(mail_cmd + rcpt_cmd + b"DATA\r\n")
-            mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+            # One at a time: a relay that answers 421 closes before the next reply.
+            mail = self._closing(smtp.getreply())
+            rcpt = self._closing(smtp.getreply())
+            data = self._closing(smtp.getreply())
         else:
             smtp.send(mail_cmd)
-            mail = smtp.getreply()
+            mail = self._closing(smtp.getreply())
             rcpt = data = (0, b"")
             if mail[0] == 250:
                 smtp.send(rcpt_cmd)
-                rcpt = smtp.getreply()
+                rcpt = self._closing(smtp.getreply())
                 if rcpt[0] in (250, 251):
                     smtp.send(b"DATA\r\n")
-                    data = smtp.getreply()
-        if data[0] == 354 and rcpt[0] in (250, 251):
+                    data = self._closing(smtp.getreply())
+        if data[0] == 354 and mail[0] == 250 and rcpt[0] in (250, 251):
             smtp.send(message + b".\r\n")
-            final = smtp.getreply()
-            self._closing(final)
+            final = self._closing(smtp.getreply())
             return Outcome(verdict_for("data", final[0]), _reply(*final))
-        if data[0] == 354:  # the relay wants a body for a refused recipient: end it empty
+        if data[0] == 354:  # the relay wants a body for a refused envelope: end it empty
             smtp.send(b".\r\n")
             smtp.getreply()
-        for reply in (mail, rcpt, data):
-            self._closing(reply)
         smtp.rset()
         if mail[0] != 250:
             return Outcome(verdict_for("mail", mail[0]), _reply(*mail))
@@ -94,10 +94,11 @@ class SmtpConnection:
         return Outcome(verdict_for("data", data[0]), _reply(*data))
 
     @staticmethod
-    def _closing(reply: tuple[int, bytes]) -> None:
+    def _closing(reply: tuple[int, bytes]) -> tuple[int, bytes]:
         """421: the relay is closing the connection; the rest must wait for a new one."""
         if reply[0] == 421:
             raise TransportError(Outcome(Verdict.RETRY, _reply(*reply)))
+        return reply
 
     def alive(self) -> bool:
         try:
