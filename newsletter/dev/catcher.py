@@ -25,6 +25,7 @@ class CaughtMessage:
     envelope_to: list[str]
     message: EmailMessage
     received_at: float
+    raw: bytes = b""  # as it arrived, for checks the parser would smooth over
 
     @property
     def subject(self) -> str:
@@ -139,6 +140,7 @@ def read_maildir(directory: str | Path) -> list[CaughtMessage]:
                 envelope_to=[a.strip() for a in str(parsed.get("X-Envelope-To", "")).split(",") if a.strip()],
                 message=parsed,
                 received_at=info.get_date(),
+                raw=raw,
             )
         )
     caught.sort(key=lambda m: (m.received_at, m.key))

@@ -124,8 +124,11 @@ def update_content(issue: Issue, *, subject: str, preheader: str, intro: str, in
     _editable(issue)
     if intro_format not in tuple(IntroFormat):
         raise DigestError("the intro is plain text or Markdown")
-    if len(subject) > 300 or len(preheader) > 300:
-        raise DigestError("the subject and preheader are at most 300 characters")
+    for label, value in (("subject", subject), ("preheader", preheader)):
+        if len(value.strip()) > 300:
+            raise DigestError(f"the {label} is {len(value.strip())} characters long; at most 300 fit")
+        if not value.strip().isprintable():
+            raise DigestError(f"the {label} is one line of text, without line breaks or control characters")
     issue.subject, issue.preheader = subject.strip(), preheader.strip()
     issue.intro, issue.intro_format = intro.strip(), intro_format
 

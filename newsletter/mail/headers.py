@@ -6,12 +6,14 @@ came out as a raw CR/LF and a header of the attacker's. So nothing here parses
 a value. Whitespace (CR and LF included) collapses to single spaces; a value of
 printable ASCII without `=?` is folded at spaces as it is; anything else becomes
 base64 encoded-words, which a reader's mail program decodes back to exactly the
-text given, encoded-word look-alikes included, as text.
+text given, encoded-word look-alikes included, as text. Control characters, which
+no header may show, are dropped.
 """
 from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 
 MAX_LINE = 78  # RFC 5322's recommended line length, folding whitespace included
 _PLAIN = re.compile(r"[\x20-\x7e]*")
@@ -21,6 +23,14 @@ _UNSAFE_ADDRESS = re.compile(r"[\x00-\x20\x7f<>\"\\,;]")
 
 class HeaderError(ValueError):
     """A value that cannot go into a header safely (an address with a bracket, say)."""
+
+
+def _text(value: str) -> str:
+    """One line of showable text: whitespace runs (CR and LF among them) become one
+    space, control characters go."""
+    if not value.isprintable():
+        value = "".join(ch for ch in value if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(value.split())
 
 
 def _is_plain(value: str) -> bool:
@@ -62,23 +72,29 @@ def _fold(name: str, tokens: list[str]) -> bytes:
 
 def unstructured(name: str, value: str) -> bytes:
     """An unstructured header (Subject, say) carrying `value` as text."""
-    value = " ".join(value.split())
+    value = _text(value)
     if _is_plain(value) and all(len(word) <= MAX_LINE - len(name) - 2 for word in value.split(" ")):
         return _fold(name, value.split(" ") if value else [])
-    return _fold(name, _encoded_words(value, MAX_LINE - 1))
+    return _fold(name, _encoded_words(value, 75))  # RFC 2047's longest encoded-word
 
 
 def phrase(text: str) -> str:
     """A display name as it goes before `<address>`: an atom run, a quoted string,
-    or encoded-words; never anything a parser reads as another address."""
-    text = " ".join(text.split())
+    or one encoded-word; never anything a parser reads as another address.
+
+    One word, even past RFC 2047's 75 characters, because readers disagree about
+    the space between two adjacent words in a phrase (Python keeps it, the RFC
+    drops it); every mail program we know reads a long word, and a name is at
+    most 100 characters, so the line stays far below SMTP's 998.
+    """
+    text = _text(text)
     if not text:
         return ""
     if _is_plain(text):
         if not _ATOM_SPECIALS.search(text):
             return text
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return " ".join(_encoded_words(text, 60))
+    return _b_word(text)
 
 
 def check_address(address: str) -> str:
