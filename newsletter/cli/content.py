@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..comparisons.importer import import_paths
-from ..editors.accounts import EditorError, create_editor, list_editors, remove_editor
+from ..editors.accounts import EditorError, create_editor, list_editors, remove_editor, set_password
 from ..issues.content import included_items
 from ..issues.drafts import refresh_draft
 from .common import database, settings
@@ -39,6 +39,20 @@ def create_editor_command(email: str, password: str) -> None:
             raise click.ClickException(str(exc)) from None
         session.commit()
         click.echo(f"editor {editor.email} created")
+
+
+@click.command("editor-password")
+@click.argument("email")
+@click.password_option(prompt="New password (at least 10 characters)")
+def editor_password_command(email: str, password: str) -> None:
+    """Give an editor a new password; every session they have ends."""
+    with database().session() as session:
+        try:
+            set_password(session, email, password)
+        except EditorError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    click.echo(f"password of {email} changed; their sessions have ended")
 
 
 @click.command("list-editors")
@@ -74,4 +88,5 @@ def draft_command() -> None:
                    f"{result.added} added now")
 
 
-COMMANDS = [import_command, create_editor_command, list_editors_command, remove_editor_command, draft_command]
+COMMANDS = [import_command, create_editor_command, editor_password_command, list_editors_command,
+            remove_editor_command, draft_command]

@@ -45,6 +45,24 @@ def create_editor(session: Session, email: str, password: str) -> Editor:
     return editor
 
 
+def end_sessions(session: Session, editor: Editor) -> None:
+    """Every login session of this editor ends (they were bound to the old value)."""
+    editor.session_generation += 1
+    session.flush()
+
+
+def set_password(session: Session, email: str, password: str) -> Editor:
+    """A new password, and every session started with the old one ends."""
+    editor = find_editor(session, email)
+    if editor is None:
+        raise EditorError(f"no editor {normalise_email(email)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise EditorError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+    editor.password_hash = _hasher.hash(password)
+    end_sessions(session, editor)
+    return editor
+
+
 def find_editor(session: Session, email: str) -> Editor | None:
     return session.scalar(select(Editor).where(Editor.email == normalise_email(email)))
 

@@ -16,3 +16,6 @@ class Editor(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # A login session remembers the value it began with; logout and a new password
+    # move it on, so every older session (and a copied cookie) ends.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")

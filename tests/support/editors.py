@@ -15,9 +15,10 @@ def make_editor(db, email: str = "ed@example.com") -> str:
     return email
 
 
-def login(client, email: str = "ed@example.com", password: str = PASSWORD, next_: str = ""):
+def login(client, email: str = "ed@example.com", password: str = PASSWORD, next_: str = "", ip: str = "127.0.0.1"):
     token = csrf_token(client, "/editor/login")
-    return client.post("/editor/login", data={"csrf_token": token, "email": email, "password": password, "next": next_})
+    return client.post("/editor/login", data={"csrf_token": token, "email": email, "password": password, "next": next_},
+                       environ_base={"REMOTE_ADDR": ip})
 
 
 def form_token(client, path: str) -> str:

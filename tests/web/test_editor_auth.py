@@ -1,9 +1,11 @@
 """Editor accounts and login: hashing, sessions, CSRF, failed-login limits, `next`."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from click.testing import CliRunner
-from conftest import csrf_token
+from conftest import csrf_token, run_in_threads
 from support.editors import PASSWORD, login, make_editor
 
 from newsletter.cli import main as cli
@@ -40,8 +42,24 @@ def test_login_renews_the_session_and_logout_ends_it(client, db):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/editor/").status_code == 200
     token = csrf_token(client, "/editor/")
-    client.post("/editor/logout", data={"csrf_token": token})
+    copied = client.get_cookie("session").value  # someone copied the cookie before logout
+    response = client.post("/editor/logout", data={"csrf_token": token}, follow_redirects=True)
+    assert "You are logged out." in response.get_data(as_text=True)
     assert client.get("/editor/").status_code == 302
+    client.set_cookie("session", copied)
+    assert client.get("/editor/").status_code == 302, "a cookie from before the logout opens nothing"
+
+
+def test_a_new_password_ends_every_session(client, db, env, monkeypatch):
+    make_editor(db)
+    login(client)
+    assert client.get("/editor/").status_code == 200
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["editor-password", "ed@example.com"], input="a new password\na new password\n")
+    assert result.exit_code == 0, result.output
+    assert client.get("/editor/").status_code == 302
+    assert login(client, password="a new password").status_code == 302
 
 
 def test_secure_cookie_when_base_url_is_https(env):
@@ -87,18 +105,45 @@ def test_editor_forms_need_csrf(client, db, session):
         assert client.post(path, data={"subject": "x", "when": "now", "addresses": "a@example.org"}).status_code == 400, path
 
 
-def test_failed_logins_are_limited_per_account(client, db):
+def test_failed_logins_are_limited_per_account_and_client(client, db, app):
     make_editor(db)
     for _ in range(5):
         assert login(client, password="wrong").status_code == 401
-    response = login(client)  # even the right password waits now
+    response = login(client)  # even the right password waits now, from here
     assert response.status_code == 429
     assert "Too many failed logins" in response.get_data(as_text=True)
     other = make_editor(db, "other@example.com")
     assert login(client, email=other).status_code == 302  # other accounts are not locked
+    # Knowing the address is not enough to lock the editor out: from their own machine they log in.
+    assert login(app.test_client(), ip="198.51.100.7").status_code == 302
 
 
-def test_failed_logins_are_limited_per_ip(client, db):
+def test_forty_guesses_at_once_check_at_most_five_passwords(app, db, monkeypatch):
+    make_editor(db)
+    checked = []
+    real = accounts.authenticate
+
+    def counting(*args, **kwargs):
+        checked.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "authenticate", counting)
+    clients = [app.test_client() for _ in range(40)]
+    tokens = iter([csrf_token(c, "/editor/login") for c in clients])
+    pairs = list(zip(clients, tokens))
+    lock = threading.Lock()
+
+    def guess():
+        with lock:
+            guest, token = pairs.pop()
+        return guest.post("/editor/login", data={"csrf_token": token, "email": "ed@example.com",
+                                                 "password": "a wrong guess"}).status_code
+
+    codes = run_in_threads(40, guess)
+    assert len(checked) == 5 and sorted(set(codes)) == [401, 429] and codes.count(401) == 5
+
+
+def test_failed_logins_are_limited_per_client(client, db):
     make_editor(db)
     for n in range(20):
         assert login(client, email=f"guess{n}@example.com", password="wrong").status_code == 401

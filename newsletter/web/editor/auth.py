@@ -1,30 +1,27 @@
 """Editor login, logout, and `editor_required` for every page under /editor.
 
-Failed logins are limited twice, per account and per client address, with
-Flask-Limiter on the same storage as the other limits (Redis in production), so
-a limit holds across gunicorn workers and machines. Only failures count: a
-successful login spends nothing.
+Failed logins are limited per (account, client) and per client (`login_limits`).
+A session is bound to the editor's `session_generation`: logout and a password
+change move it on, so a cookie copied before then opens nothing afterwards.
 """
 from __future__ import annotations
 
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
-from flask_limiter.util import get_remote_address
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 
 from ...editors import accounts
 from ...editors.models import Editor
-from ..context import get_session
-from ..security import limiter
+from ..context import get_session, settings
+from . import login_limits
 
 bp = Blueprint("auth", __name__, url_prefix="/editor")
 
-ACCOUNT_LIMIT = "5 per 15 minutes"
-IP_LIMIT = "20 per 15 minutes"
 SESSION_KEY = "editor_id"
+GENERATION_KEY = "editor_generation"
 
 
 class LoginForm(FlaskForm):
@@ -34,10 +31,14 @@ class LoginForm(FlaskForm):
 
 
 def current_editor() -> Editor | None:
-    """The logged-in editor, or None; a removed account is logged out at once."""
+    """The logged-in editor, or None; a removed account, a logout elsewhere or a new
+    password ends the session at once."""
     if "editor" not in g:
         editor_id = session.get(SESSION_KEY)
-        g.editor = get_session().get(Editor, editor_id) if editor_id else None
+        editor = get_session().get(Editor, editor_id) if editor_id else None
+        if editor is not None and editor.session_generation != session.get(GENERATION_KEY):
+            editor = None
+        g.editor = editor
     return g.editor
 
 
@@ -70,22 +71,6 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _account_key() -> str:
-    return "editor-login:" + accounts.normalise_email(request.form.get("email", ""))
-
-
-def _failed(response) -> bool:
-    return response.status_code != 302
-
-
-@bp.errorhandler(429)
-def _too_many(_error):
-    """Said on the login form itself, rather than the site's generic 429 page."""
-    form = LoginForm()
-    message = "Too many failed logins. Wait 15 minutes and try again."
-    return render_template("web/editor/login.html", form=form, error=message), 429
-
-
 @bp.get("/login")
 def login_form():
     form = LoginForm(next=safe_next(request.args.get("next")) or "")
@@ -93,28 +78,37 @@ def login_form():
 
 
 @bp.post("/login")
-@limiter.limit(IP_LIMIT, key_func=get_remote_address, deduct_when=_failed,
-               scope="editor-login-ip")
-@limiter.limit(ACCOUNT_LIMIT, key_func=_account_key, deduct_when=_failed,
-               scope="editor-login-account")
 def login():
     form = LoginForm()
     if not form.validate():
         return render_template("web/editor/login.html", form=form, error="The form expired. Please try again."), 400
+    attempt = login_limits.take(settings().redis_key_prefix, accounts.normalise_email(form.email.data or ""),
+                                request.remote_addr or "")
+    if not attempt.allowed:
+        message = "Too many failed logins from here. Wait 15 minutes and try again."
+        return render_template("web/editor/login.html", form=form, error=message), 429
     db_session = get_session()
     editor = accounts.authenticate(db_session, form.email.data or "", form.password.data or "")
     if editor is None:
         db_session.rollback()
         return render_template("web/editor/login.html", form=form, error="Wrong email or password."), 401
-    editor_id = editor.id
+    login_limits.give_back(attempt)  # only failures count
+    editor_id, generation = editor.id, editor.session_generation
     db_session.commit()
     # A new session at login: nothing set before it (by anyone) survives.
     session.clear()
     session[SESSION_KEY] = editor_id
+    session[GENERATION_KEY] = generation
     return redirect(safe_next(form.next.data) or url_for("editor.dashboard"))
 
 
 @bp.post("/logout")
 def logout():
+    """Ends this editor's sessions everywhere, copies of the cookie included."""
+    editor = current_editor()
+    if editor is not None:
+        accounts.end_sessions(get_session(), editor)
+        get_session().commit()
     session.clear()
+    flash("You are logged out.", "ok")
     return redirect(url_for("auth.login_form"))
