@@ -13,18 +13,16 @@ from . import database, settings
 log = logging.getLogger(__name__)
 
 
-@shared_task(
-    autoretry_for=(outbox.ConfirmationNotSent,),
-    retry_backoff=5,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=8,
-)
-def send_confirmation(subscriber_id: int) -> bool:
+@shared_task
+def send_confirmation(subscriber_id: int) -> str:
+    """No Celery retries: a refusal for now is a retry time on the row, which the
+    sweeper below honours; one for good suppresses the address."""
     with database().session() as session:
-        sent = outbox.send_confirmation_mail(session, settings(), subscriber_id)
+        result = outbox.send_confirmation_mail(session, settings(), subscriber_id)
         session.commit()
-    return sent
+    if result == outbox.Sent.LATER:
+        log.info("confirmation mail to subscriber %s refused for now; it backs off", subscriber_id)
+    return result.value
 
 
 @shared_task

@@ -67,6 +67,10 @@ class Subscriber(Base):
     confirm_nonce: Mapped[str] = mapped_column(String(32), default="")
     confirm_mail_requested_at: Mapped[datetime | None]
     confirm_mail_sent_at: Mapped[datetime | None]
+    # Temporary refusals back off here (the sweeper waits for retry_at); a permanent
+    # one suppresses the address instead.
+    confirm_mail_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    confirm_mail_retry_at: Mapped[datetime | None]
 
     # Random, stored, never expires: links in old issues keep working even if
     # SECRET_KEY is rotated.

@@ -1,10 +1,17 @@
 """The confirmation mail as an outbox: asked for in the subscribe request's
 transaction, sent by a worker, and found again by the sweeper if the broker lost
 the hint. The row says whether the mail is still due, never the broker.
+
+What the relay answers decides what happens next: accepted, the mail is marked
+sent; refused for good (a bounce or a rejected message), the address is
+suppressed and nothing is retried; refused for now, the row backs off
+(`confirm_mail_retry_at`, doubling from a minute to an hour) and the sweeper
+tries again when it is due.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -13,17 +20,19 @@ from ..config import Settings
 from ..db import utcnow
 from ..mail.compose import Composer, Recipient, new_message_id
 from ..mail.rendering import render_confirmation
-from ..mail.transport import Outcome, send_one, transport_for
-from . import tokens
+from ..mail.transport import Verdict, send_one, transport_for
+from . import suppression, tokens
 from .models import Subscriber, SubscriberStatus
 
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MOST = timedelta(hours=1)
 
-class ConfirmationNotSent(Exception):
-    """The relay did not take the confirmation mail; the outcome says why."""
 
-    def __init__(self, outcome: Outcome):
-        super().__init__(outcome.reply)
-        self.outcome = outcome
+class Sent(StrEnum):
+    SENT = "sent"
+    NOT_DUE = "not due"
+    LATER = "later"  # refused for now: backing off
+    REFUSED = "refused"  # refused for good: the address is suppressed
 
 
 def confirmation_due(subscriber: Subscriber) -> bool:
@@ -64,6 +73,7 @@ def confirmations_lost(session: Session, older_than: timedelta, now: datetime | 
             Subscriber.status == SubscriberStatus.PENDING,
             Subscriber.confirm_nonce != "",
             Subscriber.confirm_mail_requested_at < cutoff,
+            or_(Subscriber.confirm_mail_retry_at.is_(None), Subscriber.confirm_mail_retry_at <= (now or utcnow())),
             or_(
                 Subscriber.confirm_mail_sent_at.is_(None),
                 Subscriber.confirm_mail_sent_at < Subscriber.confirm_mail_requested_at,
@@ -73,15 +83,17 @@ def confirmations_lost(session: Session, older_than: timedelta, now: datetime | 
     return list(rows)
 
 
-def send_confirmation_mail(session: Session, settings: Settings, subscriber_id: int) -> bool:
-    """Send the double opt-in mail if it is still due; return whether it went out.
+def send_confirmation_mail(session: Session, settings: Settings, subscriber_id: int,
+                           now: datetime | None = None) -> Sent:
+    """Send the double opt-in mail if it is still due, and record what came of it.
 
     Sent before it is marked sent: a worker that dies in between makes the
     sweeper send it again (a duplicate confirmation is harmless, a lost one is not).
     """
+    now = now or utcnow()
     subscriber = lock_for_confirmation(session, subscriber_id)
-    if subscriber is None:
-        return False
+    if subscriber is None or (subscriber.confirm_mail_retry_at and subscriber.confirm_mail_retry_at > now):
+        return Sent.NOT_DUE
     token = tokens.make_confirm_token(settings.secret_key, subscriber.id, subscriber.confirm_nonce)
     unsubscribe_link = tokens.unsubscribe_url(settings.base_url, subscriber.id, subscriber.unsubscribe_token)
     mail = render_confirmation(
@@ -95,8 +107,15 @@ def send_confirmation_mail(session: Session, settings: Settings, subscriber_id: 
     template = composer.compose(mail, extra_headers={"Auto-Submitted": "auto-generated"})
     recipient = Recipient(subscriber.email, new_message_id("confirm"), unsubscribe_link, subscriber.name)
     outcome = send_one(transport_for(settings), composer.from_address, template, recipient)
-    if not outcome.accepted:
-        raise ConfirmationNotSent(outcome)
-    subscriber.confirm_mail_sent_at = utcnow()
+    if outcome.accepted:
+        subscriber.confirm_mail_sent_at = now
+        session.flush()
+        return Sent.SENT
+    if outcome.verdict in (Verdict.BOUNCE, Verdict.REJECT):
+        suppression.refuse_confirmation(session, subscriber.id, outcome.reply, now)
+        return Sent.REFUSED
+    subscriber.confirm_mail_attempts += 1
+    delay = min(RETRY_FIRST * 2 ** (subscriber.confirm_mail_attempts - 1), RETRY_MOST)
+    subscriber.confirm_mail_retry_at = now + delay
     session.flush()
-    return True
+    return Sent.LATER

@@ -54,6 +54,8 @@ def subscribe(
         request_user_agent=consent.user_agent[:512],
         confirm_nonce=tokens.new_nonce(),
         confirm_mail_requested_at=consent.at,
+        confirm_mail_attempts=0,
+        confirm_mail_retry_at=None,
     )
     created = session.scalar(
         insert_for(session)(Subscriber)

@@ -29,3 +29,15 @@ def mark_bounced(session: Session, bounces: list[tuple[int, str]], now: datetime
         .values(status=SubscriberStatus.BOUNCED, bounced_at=now, bounce_reason=bindparam("b_reason"), updated_at=now),
         [{"b_sub": subscriber_id, "b_reason": reason[:500]} for subscriber_id, reason in bounces],
     )
+
+
+def refuse_confirmation(session: Session, subscriber_id: int, reason: str, now: datetime | None = None) -> bool:
+    """The receiving server refused the confirmation mail for good: the address is
+    suppressed instead of retried, until its owner asks again."""
+    now = now or utcnow()
+    return bool(session.execute(
+        update(_s)
+        .where(_s.c.id == subscriber_id, _s.c.status == SubscriberStatus.PENDING)
+        .values(status=SubscriberStatus.BOUNCED, bounced_at=now, bounce_reason=reason[:500], confirm_nonce="",
+                updated_at=now)
+    ).rowcount)

@@ -183,9 +183,9 @@ def test_lost_confirmations_are_found_until_sent(session):
 def test_send_confirmation_mail_sends_once(session, settings, smtp):
     subscriber = subscribe(session)
     session.commit()
-    assert outbox.send_confirmation_mail(session, settings, subscriber.id) is True
+    assert outbox.send_confirmation_mail(session, settings, subscriber.id) == outbox.Sent.SENT
     session.commit()
-    assert outbox.send_confirmation_mail(session, settings, subscriber.id) is False
+    assert outbox.send_confirmation_mail(session, settings, subscriber.id) == outbox.Sent.NOT_DUE
     messages = smtp.wait_for(1)
     assert len(messages) == 1
     mail = messages[0]
@@ -216,3 +216,34 @@ def test_concurrent_requests_for_one_address_make_one_row_and_one_mail(db):
     assert sorted(run_in_threads(8, post)) == [False] * 7 + [True]
     with db.session() as session:
         assert count(session) == 1
+
+
+def test_a_confirmation_refused_for_good_suppresses_the_address_and_is_never_retried(session, settings, smtp):
+    subscriber = subscribe(session, at=utcnow() - timedelta(minutes=10))
+    session.commit()
+    smtp.refuse["reader@example.com"] = "550 5.1.1 no such user"
+    assert outbox.send_confirmation_mail(session, settings, subscriber.id) == outbox.Sent.REFUSED
+    session.commit()
+    session.refresh(subscriber)
+    assert subscriber.status == SubscriberStatus.BOUNCED and "550 5.1.1" in subscriber.bounce_reason
+    assert outbox.confirmations_lost(session, timedelta(minutes=2), now=utcnow() + timedelta(days=1)) == []
+    assert outbox.send_confirmation_mail(session, settings, subscriber.id) == outbox.Sent.NOT_DUE
+
+
+def test_a_confirmation_refused_for_now_backs_off(session, settings, smtp):
+    subscriber = subscribe(session, at=utcnow() - timedelta(minutes=10))
+    session.commit()
+    smtp.refuse["reader@example.com"] = "451 4.7.1 try again later"
+    now = utcnow()
+    waits = []
+    for attempt in range(1, 5):
+        assert outbox.send_confirmation_mail(session, settings, subscriber.id, now=now) == outbox.Sent.LATER
+        session.commit()
+        waits.append(subscriber.confirm_mail_retry_at - now)
+        assert outbox.confirmations_lost(session, timedelta(minutes=2), now=now) == []  # not before its time
+        assert outbox.send_confirmation_mail(session, settings, subscriber.id, now=now) == outbox.Sent.NOT_DUE
+        now = subscriber.confirm_mail_retry_at
+        assert outbox.confirmations_lost(session, timedelta(minutes=2), now=now) == [subscriber.id]
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    del smtp.refuse["reader@example.com"]
+    assert outbox.send_confirmation_mail(session, settings, subscriber.id, now=now) == outbox.Sent.SENT
