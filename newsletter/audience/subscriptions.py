@@ -155,6 +155,33 @@ def unsubscribe(session: Session, subscriber: Subscriber, at: datetime | None = 
     return True
 
 
+def resubscribe(session: Session, subscriber: Subscriber, consent: Consent) -> bool:
+    """Restore an unsubscribed person at once, recording this as their consent.
+
+    Only from the unsubscribed page, which they reached through the link in a mail
+    they received: holding its token proves the mailbox is theirs, so a second
+    opt-in mail would prove nothing more. False when they were not unsubscribed.
+    """
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber.id, Subscriber.status == SubscriberStatus.UNSUBSCRIBED)
+        .values(
+            status=SubscriberStatus.CONFIRMED,
+            requested_at=consent.at,
+            request_ip=consent.ip[:45],
+            request_user_agent=consent.user_agent[:512],
+            confirmed_at=consent.at,
+            confirm_ip=consent.ip[:45],
+            confirm_user_agent=consent.user_agent[:512],
+            unsubscribed_at=None,
+            confirm_nonce="",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(subscriber)
+    return result.rowcount == 1
+
+
 def purge_unconfirmed(session: Session, older_than: timedelta, now: datetime | None = None) -> int:
     """Delete subscribers that never confirmed; their consent expired with them."""
     cutoff = (now or utcnow()) - older_than

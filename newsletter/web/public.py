@@ -10,6 +10,7 @@ from workers.audience import send_confirmation
 
 from ..audience import subscriptions, tokens
 from ..audience.addresses import InvalidSubscription
+from ..audience.models import SubscriberStatus
 from ..audience.subscriptions import Consent
 from . import api
 from .context import get_session
@@ -20,6 +21,8 @@ from .security import csrf, limiter, subscribe_limit
 
 log = logging.getLogger(__name__)
 bp = Blueprint("public", __name__)
+# How RFC 8058 says mail clients send the one-click POST.
+ONE_CLICK_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def init_app(app: Flask) -> None:
@@ -124,16 +127,39 @@ def unsubscribe_page(subscriber_id: int, token: str):
 def unsubscribe(subscriber_id: int, token: str):
     """RFC 8058 one-click: no cookie, no CSRF token, 200 and no redirect.
 
-    The body (`List-Unsubscribe=One-Click` from a mail client, or the page's
-    button) only says "yes"; the unguessable token in the URL is the authority.
+    The body must say `List-Unsubscribe=One-Click` (urlencoded or multipart, as
+    RFC 8058 has mail clients send it, and as the page's button does); the
+    unguessable token in the URL is the authority.
     """
+    if request.mimetype not in ONE_CLICK_TYPES or request.form.get("List-Unsubscribe") != "One-Click":
+        return render_template("web/error.html", message="An unsubscribe request must say "
+                               "List-Unsubscribe=One-Click. Use the button on the unsubscribe page."), 400
     session = get_session()
     subscriber = subscriptions.find_for_unsubscribe(session, subscriber_id, token)
     if subscriber is None:
         abort(404)
     subscriptions.unsubscribe(session, subscriber)
     session.commit()
-    return render_template("web/unsubscribed.html", subscriber=subscriber, form=SubscribeForm())
+    return render_template("web/unsubscribed.html", subscriber=subscriber, form=ConfirmForm(), token=token)
+
+
+@bp.post("/resubscribe/<int:subscriber_id>/<token>")
+def resubscribe(subscriber_id: int, token: str):
+    """From the unsubscribed page: back at once, no second opt-in (see the service)."""
+    session = get_session()
+    subscriber = subscriptions.find_for_unsubscribe(session, subscriber_id, token)
+    if subscriber is None:
+        abort(404)
+    if not ConfirmForm().validate():
+        return render_template("web/error.html", message="The form expired. Please try again."), 400
+    if subscriptions.resubscribe(session, subscriber, _consent()):
+        session.commit()
+        return render_template("web/confirmed.html", already=False, again=True)
+    session.rollback()
+    already = subscriber.status == SubscriberStatus.CONFIRMED
+    return render_template("web/confirmed.html", already=already, again=False) if already else (
+        render_template("web/error.html", message="This subscription cannot be restored from here: "
+                        "subscribe again on the subscribe page and confirm the link we send."), 409)
 
 
 @bp.app_errorhandler(404)

@@ -66,3 +66,9 @@ def test_subscribe_confirm_and_unsubscribe(page, live_server, smtp, screenshot):
     page.wait_for_selector("#unsubscribed")
     screenshot(page, "unsubscribed")
     assert status_of(live_server, "browser.reader@example.com") == SubscriberStatus.UNSUBSCRIBED
+
+    page.click("#resubscribe")
+    page.wait_for_selector("#confirmed")
+    assert "subscribed again" in page.inner_text("h1")
+    screenshot(page, "resubscribed")
+    assert status_of(live_server, "browser.reader@example.com") == SubscriberStatus.CONFIRMED

@@ -213,19 +213,38 @@ def test_wrong_unsubscribe_token_changes_nothing(client, session):
     assert subscribers(session)[0].status == SubscriberStatus.CONFIRMED
 
 
-def test_unsubscribed_page_offers_resubscribe_through_opt_in(client, session, smtp, celery_worker):
+def test_resubscribing_from_the_unsubscribed_page_restores_at_once(client, session, smtp, celery_worker):
+    """Within the day of the last confirmation mail, a resubscribe used to answer
+    "check your inbox" and send nothing; the page's token proves the mailbox."""
     subscriber, path = _confirmed(session)
-    subscriber.confirm_mail_requested_at = utcnow() - timedelta(days=30)
+    subscriber.confirm_mail_requested_at = utcnow() - timedelta(hours=1)
     session.commit()
     html = client.post(path, data="List-Unsubscribe=One-Click",
                        content_type="application/x-www-form-urlencoded").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
     assert 'id="resubscribe"' in html
-    response = client.post("/subscribe", data={"csrf_token": token, "email": "s@example.com", "name": ""})
-    assert CHECK_INBOX in response.get_data(as_text=True)
-    assert subscribers(session)[0].status == SubscriberStatus.PENDING
-    [mail] = smtp.wait_for(1)
-    assert "Confirm" in mail.subject
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    action = re.search(r'action="(/resubscribe/[^"]+)"', html).group(1)
+    assert client.post(action, data={}).status_code == 400  # CSRF
+    response = client.post(action, data={"csrf_token": token}, headers={"User-Agent": "Back/2.0"})
+    assert "You're subscribed again" in response.get_data(as_text=True)
+    [row] = subscribers(session)
+    assert row.status == SubscriberStatus.CONFIRMED and row.confirm_user_agent == "Back/2.0"
+    assert row.confirmed_at > subscriber.confirm_mail_requested_at and row.unsubscribed_at is None
+    assert "already subscribed" in client.post(action, data={"csrf_token": token}).get_data(as_text=True)
+    assert smtp.wait_for(1, timeout=1) == []  # nothing was claimed to be on its way
+
+
+@pytest.mark.parametrize("body, content_type", [
+    ("", "application/x-www-form-urlencoded"),
+    ("List-Unsubscribe=Yes", "application/x-www-form-urlencoded"),
+    ('{"List-Unsubscribe": "One-Click"}', "application/json"),
+    ("List-Unsubscribe=One-Click", "text/plain"),
+])
+def test_one_click_needs_its_body(app, session, body, content_type):
+    subscriber, path = _confirmed(session)
+    response = app.test_client(use_cookies=False).post(path, data=body, content_type=content_type)
+    assert response.status_code == 400 and "List-Unsubscribe=One-Click" in response.get_data(as_text=True)
+    assert subscribers(session)[0].status == SubscriberStatus.CONFIRMED
 
 
 def test_subscribe_survives_a_broker_outage_and_the_sweeper_catches_up(make_app, session):
