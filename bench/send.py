@@ -137,13 +137,13 @@ def load_subscribers(url: str, count: int) -> None:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     columns = ("email, email_key, name, status, created_at, updated_at, requested_at, request_ip, "
                "request_user_agent, confirmed_at, confirm_ip, confirm_user_agent, bounce_reason, confirm_nonce, "
-               "unsubscribe_token")
+               "unsubscribe_token, manage_token")
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         with conn.cursor().copy(f"COPY subscribers ({columns}) FROM STDIN") as copy:
             for i in range(count):
                 address = f"reader{i:07d}@bench.example.com"
                 copy.write_row((address, address, "", "confirmed", now, now, now, "", "", now, "", "", "", "",
-                                secrets.token_urlsafe(24)))
+                                secrets.token_urlsafe(24), secrets.token_urlsafe(24)))
 
 
 def main() -> None:

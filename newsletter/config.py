@@ -8,106 +8,26 @@ a `ConfigError` that names it, instead of failing later in the middle of a send.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
+from .settings import (  # noqa: F401 - ConfigError and Settings are imported from here everywhere
+    ConfigError,
+    Settings,
+    database_url_setting,
+    domain_name,
+    host_port,
+    http_url,
+    imap_url,
+    number,
+    sns_arns,
+    whole_number,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECURITY_MODES = ("none", "starttls", "tls")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names it."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
-    celery_broker_url: str
-    secret_key: str
-    base_url: str
-    mail_from: str
-    smtp_host: str = "localhost"
-    smtp_port: int = 25
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_security: str = "none"
-    smtp_timeout: float = 30.0
-    newsletter_name: str = "Weekly AI Tool Verdicts"
-    postal_address: str = ""
-    comparison_site_url: str = "https://verdicts.example.com/comparisons/"
-    api_token: str = ""
-    ratelimit_storage_uri: str = "memory://"
-    subscribe_rate_limit: str = "10 per minute;60 per hour"
-    confirm_token_max_age_hours: int = 48
-    confirm_mail_interval_hours: int = 24
-    purge_unconfirmed_after_days: int = 14
-    proxy_fix_x_for: int = 0
-    mail_catcher_dir: str = ""
-    send_batch_size: int = 200
-    send_rate_limit: float = 0.0
-    # Delivery retries: exponential backoff from base to max, then `failed`.
-    # The defaults spread 15 attempts over more than a day.
-    send_max_attempts: int = 15
-    send_retry_base_seconds: float = 60.0
-    send_retry_max_seconds: float = 21600.0
-    # A claimed row is handed back to the sweeper after this; keep it above the
-    # Celery task time limit (600 s) so a live task never loses its rows.
-    send_lease_seconds: int = 660
-    # Batch-task chains a dispatch starts per issue (the parallelism across workers).
-    send_parallel_batches: int = 8
-    dkim_selector: str = ""
-    dkim_domain: str = ""
-    dkim_private_key_path: str = ""
-    redis_key_prefix: str = "newsletter"
-    dev: bool = False
-
-    @property
-    def secure_cookies(self) -> bool:
-        return self.base_url.startswith("https://")
-
-    @property
-    def uses_redis_broker(self) -> bool:
-        return self.celery_broker_url.startswith(("redis://", "rediss://"))
-
-
-def _int(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _float(name: str, raw: str, low: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < low:
-        raise ConfigError(f"{name} must be at least {low}, got {value}")
-    return value
-
-
-def _url(name: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an absolute http(s) URL, got {raw!r}")
-    return raw
-
-
-def _database_url(raw: str) -> str:
-    # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
-    for prefix in ("postgresql://", "postgres://"):
-        if raw.startswith(prefix):
-            return "postgresql+psycopg://" + raw[len(prefix):]
-    if not raw.startswith(("postgresql+psycopg://", "sqlite:")):
-        raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {raw.split(':')[0]!r}")
-    return raw
 
 
 def dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) -> dict[str, str]:
@@ -140,18 +60,36 @@ def dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) ->
     }
 
 
+# `newsletter dev` writes the settings it ran with here, so that the README's other
+# commands, typed in a second terminal in the same folder, find the same instance.
+DEV_ENV_FILE = Path("instance") / ".env"
+
+
 def apply_dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) -> dict[str, str]:
-    """Fill unset variables with the dev defaults; return what the children need."""
+    """Fill unset variables with the dev defaults, write them to the instance's
+    `.env` for the other commands, and return what the children need."""
     load_dotenv(PROJECT_ROOT / ".env")
-    for name, value in dev_defaults(instance_dir, port, smtp_port).items():
+    defaults = dev_defaults(instance_dir, port, smtp_port)
+    for name, value in defaults.items():
         os.environ.setdefault(name, value)
+    lines = ["# Written by `newsletter dev` at each start: the settings of this instance, read by the",
+             "# other `newsletter` commands run from this folder. The environment and the project's .env win over it."]
+    lines += [f'{name}="{_dotenv_quoted(os.environ[name])}"' for name in defaults]
+    env_file = instance_dir / ".env"
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env_file.chmod(0o600)  # it holds the instance's secret key
     return dict(os.environ)
+
+
+def _dotenv_quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build and validate the settings; raise `ConfigError` naming the first bad one."""
     if environ is None:
         load_dotenv(PROJECT_ROOT / ".env")
+        load_dotenv(Path.cwd() / DEV_ENV_FILE)  # fills only what is still unset
         environ = dict(os.environ)
     env = {k: v.strip() for k, v in environ.items() if v is not None}
     dev = env.get("NEWSLETTER_DEV", "") in ("1", "true", "yes")
@@ -174,57 +112,77 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     default_limits = broker if broker.startswith(("redis://", "rediss://")) else "memory://"
 
     settings = Settings(
-        database_url=_database_url(required("DATABASE_URL")),
+        database_url=database_url_setting(required("DATABASE_URL")),
         celery_broker_url=broker,
         secret_key=secret,
-        base_url=_url("BASE_URL", required("BASE_URL")).rstrip("/"),
+        base_url=http_url("BASE_URL", required("BASE_URL")).rstrip("/"),
         mail_from=required("MAIL_FROM"),
         smtp_host=env.get("SMTP_HOST", "localhost") or "localhost",
-        smtp_port=_int("SMTP_PORT", env.get("SMTP_PORT", "25") or "25", 1, 65535),
+        smtp_port=whole_number("SMTP_PORT", env.get("SMTP_PORT", "25") or "25", 1, 65535),
         smtp_username=env.get("SMTP_USERNAME", ""),
         smtp_password=env.get("SMTP_PASSWORD", ""),
         smtp_security=security,
-        smtp_timeout=_float("SMTP_TIMEOUT", env.get("SMTP_TIMEOUT", "30"), 1),
+        smtp_timeout=number("SMTP_TIMEOUT", env.get("SMTP_TIMEOUT", "30"), 1),
         newsletter_name=env.get("NEWSLETTER_NAME", "") or Settings.newsletter_name,
         postal_address=env.get("POSTAL_ADDRESS", ""),
-        comparison_site_url=_url(
+        comparison_site_url=http_url(
             "COMPARISON_SITE_URL", env.get("COMPARISON_SITE_URL", "") or Settings.comparison_site_url
         ),
         api_token=env.get("API_TOKEN", ""),
         ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", "") or default_limits,
         subscribe_rate_limit=env.get("SUBSCRIBE_RATE_LIMIT", "") or Settings.subscribe_rate_limit,
-        confirm_token_max_age_hours=_int(
+        confirm_token_max_age_hours=whole_number(
             "CONFIRM_TOKEN_MAX_AGE_HOURS", env.get("CONFIRM_TOKEN_MAX_AGE_HOURS", "48") or "48", 1, 24 * 90
         ),
-        confirm_mail_interval_hours=_int(
+        confirm_mail_interval_hours=whole_number(
             "CONFIRM_MAIL_INTERVAL_HOURS", env.get("CONFIRM_MAIL_INTERVAL_HOURS", "24") or "24", 0, 24 * 30
         ),
-        purge_unconfirmed_after_days=_int(
+        purge_unconfirmed_after_days=whole_number(
             "PURGE_UNCONFIRMED_AFTER_DAYS", env.get("PURGE_UNCONFIRMED_AFTER_DAYS", "14") or "14", 1, 3650
         ),
-        proxy_fix_x_for=_int("PROXY_FIX_X_FOR", env.get("PROXY_FIX_X_FOR", "0") or "0", 0, 5),
+        proxy_fix_x_for=whole_number("PROXY_FIX_X_FOR", env.get("PROXY_FIX_X_FOR", "0") or "0", 0, 5),
         mail_catcher_dir=env.get("MAIL_CATCHER_DIR", ""),
-        send_batch_size=_int("SEND_BATCH_SIZE", env.get("SEND_BATCH_SIZE", "200") or "200", 1, 10000),
-        send_rate_limit=_float("SEND_RATE_LIMIT", env.get("SEND_RATE_LIMIT", "0") or "0", 0),
-        send_max_attempts=_int("SEND_MAX_ATTEMPTS", env.get("SEND_MAX_ATTEMPTS", "15") or "15", 1, 100),
-        send_retry_base_seconds=_float(
+        send_batch_size=whole_number("SEND_BATCH_SIZE", env.get("SEND_BATCH_SIZE", "200") or "200", 1, 10000),
+        send_rate_limit=number("SEND_RATE_LIMIT", env.get("SEND_RATE_LIMIT", "0") or "0", 0),
+        send_max_attempts=whole_number("SEND_MAX_ATTEMPTS", env.get("SEND_MAX_ATTEMPTS", "15") or "15", 1, 100),
+        send_retry_base_seconds=number(
             "SEND_RETRY_BASE_SECONDS", env.get("SEND_RETRY_BASE_SECONDS", "60") or "60", 0.01
         ),
-        send_retry_max_seconds=_float(
+        send_retry_max_seconds=number(
             "SEND_RETRY_MAX_SECONDS", env.get("SEND_RETRY_MAX_SECONDS", "21600") or "21600", 0.01
         ),
-        send_lease_seconds=_int("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "660") or "660", 1, 86400),
-        send_parallel_batches=_int(
+        send_lease_seconds=whole_number("SEND_LEASE_SECONDS", env.get("SEND_LEASE_SECONDS", "45") or "45", 1, 86400),
+        send_parallel_batches=whole_number(
             "SEND_PARALLEL_BATCHES", env.get("SEND_PARALLEL_BATCHES", "8") or "8", 1, 1000
         ),
+        db_ping_idle_seconds=number("DB_PING_IDLE_SECONDS", env.get("DB_PING_IDLE_SECONDS", "5") or "5", 0),
         dkim_selector=env.get("DKIM_SELECTOR", ""),
         dkim_domain=env.get("DKIM_DOMAIN", ""),
         dkim_private_key_path=env.get("DKIM_PRIVATE_KEY_PATH", ""),
         redis_key_prefix=env.get("REDIS_KEY_PREFIX", "") or "newsletter",
+        bounce_domain=domain_name("BOUNCE_DOMAIN", env.get("BOUNCE_DOMAIN", "")),
+        bounce_listen=host_port("BOUNCE_LISTEN", env.get("BOUNCE_LISTEN", "") or Settings.bounce_listen),
+        bounce_imap_url=imap_url("BOUNCE_IMAP_URL", env.get("BOUNCE_IMAP_URL", "")),
+        mailgun_webhook_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        postmark_webhook_user=env.get("POSTMARK_WEBHOOK_USER", ""),
+        postmark_webhook_password=env.get("POSTMARK_WEBHOOK_PASSWORD", ""),
+        sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
+        ses_sns_topic_arns=sns_arns("SES_SNS_TOPIC_ARNS", env.get("SES_SNS_TOPIC_ARNS", "")),
+        ses_sns_cert_file=env.get("SES_SNS_CERT_FILE", ""),
+        soft_bounce_limit=whole_number("SOFT_BOUNCE_LIMIT", env.get("SOFT_BOUNCE_LIMIT", "3") or "3", 1, 100),
+        soft_bounce_days=whole_number("SOFT_BOUNCE_DAYS", env.get("SOFT_BOUNCE_DAYS", "30") or "30", 1, 365),
+        max_bounce_rate=number("MAX_BOUNCE_RATE", env.get("MAX_BOUNCE_RATE", "5") or "5", 0.01),
+        bounce_rate_min_sample=whole_number(
+            "BOUNCE_RATE_MIN_SAMPLE", env.get("BOUNCE_RATE_MIN_SAMPLE", "200") or "200", 1, 10_000_000
+        ),
         dev=dev,
     )
     if settings.send_retry_max_seconds < settings.send_retry_base_seconds:
         raise ConfigError("SEND_RETRY_MAX_SECONDS must be at least SEND_RETRY_BASE_SECONDS")
+    if settings.max_bounce_rate > 100:
+        raise ConfigError("MAX_BOUNCE_RATE is a percentage: at most 100")
+    if bool(settings.postmark_webhook_user) != bool(settings.postmark_webhook_password):
+        raise ConfigError("POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD are set together")
     if settings.smtp_username and not settings.smtp_password:
         raise ConfigError("SMTP_PASSWORD is not set but SMTP_USERNAME is")
     return settings

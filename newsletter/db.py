@@ -7,6 +7,7 @@ Flask to reach the database. The web package adds the per-request session.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -59,7 +61,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, ping_idle_seconds: float = 5.0, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -74,14 +76,40 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         return engine
-    # No pre-ping: it costs a round trip on every request. A connection that died
-    # with a server restart fails one request, and SQLAlchemy then drops the pool.
-    return create_engine(url, pool_recycle=1800, **kwargs)
+    engine = create_engine(url, pool_recycle=1800, **kwargs)
+    _ping_when_idle(engine, ping_idle_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection as it is checked out, but only if it sat idle.
+
+    `pool_pre_ping` would cost a round trip on every request. A connection in use
+    moments ago is almost surely alive; one that sat idle through a server restart
+    is not, and used unchecked it fails the request with a 500, once per process.
+    A failed ping raises `DisconnectionError`, on which the pool connects anew.
+    """
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # end the transaction the ping began
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"the idle connection is gone: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("the idle connection is gone")
 
 
 class Database:
     def __init__(self, url: str, **engine_kwargs):
-        self.engine = make_engine(url, **engine_kwargs)
+        self.engine = make_engine(url, **engine_kwargs)  # ping_idle_seconds, and create_engine's own
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -125,4 +153,5 @@ def enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
 
 def init_app(app) -> None:
     """Give the app its `Database`; the web package adds the per-request session."""
-    app.extensions["db"] = Database(app.extensions["settings"].database_url)
+    settings = app.extensions["settings"]
+    app.extensions["db"] = Database(settings.database_url, ping_idle_seconds=settings.db_ping_idle_seconds)

@@ -4,27 +4,39 @@ Each feature owns its models (`audience.models`, `comparisons.models`, …) and
 feature code imports them from there; importing this module registers them all
 on `db.Base.metadata` at once.
 """
-from .audience.models import Subscriber, SubscriberStatus
+from .audience.models import Erasure, ImportStatus, Subscriber, SubscriberImport, SubscriberStatus
 from .comparisons.models import REVIEWERS, VERDICTS, Comparison, Review, Reviewer, Tool, Verdict
 from .delivery.models import Delivery, DeliveryStatus
 from .editors.models import Editor
+from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage
 from .issues.models import IntroFormat, Issue, IssueItem, IssueStatus, SendSchedule
+from .readers.models import Click, IssueVariant
 
 __all__ = [
     "REVIEWERS",
     "VERDICTS",
+    "Click",
     "Comparison",
     "Delivery",
     "DeliveryStatus",
+    "Disposition",
     "Editor",
+    "FeedbackEvent",
+    "FeedbackKind",
+    "FeedbackSource",
+    "InboundMessage",
+    "Erasure",
+    "ImportStatus",
     "IntroFormat",
     "Issue",
     "IssueItem",
     "IssueStatus",
+    "IssueVariant",
     "Review",
     "Reviewer",
     "SendSchedule",
     "Subscriber",
+    "SubscriberImport",
     "SubscriberStatus",
     "Tool",
     "Verdict",

@@ -243,7 +243,8 @@ def worker_process(env, celery_app, tmp_path):
     """Start real `celery worker` processes; stopped (or killed) at the end of the test."""
     started: list[subprocess.Popen] = []
 
-    def start(*extra: str, name: str | None = None) -> subprocess.Popen:
+    def start(*extra: str, name: str | None = None, env: dict[str, str] = env) -> subprocess.Popen:
+        """`env` replaces the test's settings for this worker (the machine's environment stays)."""
         log = open(tmp_path / f"worker-{len(started)}.log", "w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "mail,bulk,default",
@@ -285,12 +286,18 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(env, smtp, celery_worker_for):
+def live_overrides() -> dict[str, str]:
+    """Settings a test module wants its live server to have; override the fixture."""
+    return {}
+
+
+@pytest.fixture
+def live_server(env, smtp, celery_worker_for, live_overrides):
     """The app served over real HTTP, with BASE_URL pointing at it, a worker, and
     the inbox page showing what the test SMTP server received."""
     port = free_port()
     app = create_app(load_settings({
-        **env, "BASE_URL": f"http://127.0.0.1:{port}", "MAIL_CATCHER_DIR": str(smtp.directory),
+        **env, "BASE_URL": f"http://127.0.0.1:{port}", "MAIL_CATCHER_DIR": str(smtp.directory), **live_overrides,
     }))
     server = LiveServer(app, port).start()
     with celery_worker_for(app):
@@ -334,3 +341,13 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture
+def editor_client(client, db):
+    """The test client, logged in as an editor."""
+    from support.editors import login, make_editor
+
+    make_editor(db)
+    assert login(client).status_code == 302
+    return client

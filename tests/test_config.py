@@ -38,6 +38,12 @@ def test_missing_setting_is_named(name):
         ("CONFIRM_TOKEN_MAX_AGE_HOURS", "0"),
         ("SEND_RATE_LIMIT", "-1"),
         ("SECRET_KEY", "short"),
+        ("BOUNCE_DOMAIN", "bounces example org"),
+        ("BOUNCE_LISTEN", "2525"),
+        ("BOUNCE_IMAP_URL", "imap://user:pw@imap.example.org/INBOX"),
+        ("SES_SNS_TOPIC_ARNS", "arn:aws:sqs:eu-west-1:123456789012:bounces"),
+        ("MAX_BOUNCE_RATE", "150"),
+        ("POSTMARK_WEBHOOK_USER", "hooks"),
     ],
 )
 def test_invalid_setting_is_named(name, value):

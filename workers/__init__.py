@@ -64,7 +64,7 @@ def celery_init_app(app: Flask) -> Celery:
         },
         beat_schedule=beat_schedule(),
         timezone="UTC",
-        include=["workers.audience", "workers.issues", "workers.delivery"],
+        include=["workers.audience", "workers.issues", "workers.delivery", "workers.readers"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

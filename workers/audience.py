@@ -1,4 +1,5 @@
-"""The audience's tasks: the confirmation outbox and the purge of unconfirmed readers."""
+"""The audience's tasks: the confirmation outbox, the purge of unconfirmed readers,
+and uploaded imports."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,9 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from newsletter.audience import outbox, subscriptions
+from newsletter.audience import importing, outbox, subscriptions
+from newsletter.audience.models import ImportStatus, SubscriberImport
+from newsletter.delivery import rate
 
 from . import database, settings
 
@@ -17,6 +20,11 @@ log = logging.getLogger(__name__)
 def send_confirmation(subscriber_id: int) -> str:
     """No Celery retries: a refusal for now is a retry time on the row, which the
     sweeper below honours; one for good suppresses the address."""
+    limiter = rate.limiter(settings())  # confirmations share the relay's budget with issues
+    try:
+        limiter.acquire()
+    finally:
+        limiter.close()
     with database().session() as session:
         result = outbox.send_confirmation_mail(session, settings(), subscriber_id)
         session.commit()
@@ -44,3 +52,16 @@ def purge_unconfirmed() -> int:
     if purged:
         log.info("purged %d unconfirmed subscribers older than %d days", purged, days)
     return purged
+
+
+@shared_task
+def import_subscribers(import_id: int) -> str:
+    """An uploaded CSV: committed after every batch, so the editor's page shows
+    progress. A redelivered message finds the import finished and does nothing."""
+    with database().session() as session:
+        record = session.get(SubscriberImport, import_id)
+        if record is None or record.status in ImportStatus.FINISHED:
+            return "not due"
+        importing.process(session, settings().secret_key, record, after_batch=lambda rows: session.commit())
+        session.commit()
+        return record.status

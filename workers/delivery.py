@@ -19,7 +19,7 @@ import math
 from celery import shared_task
 
 from newsletter.db import utcnow
-from newsletter.delivery import engine, ledger
+from newsletter.delivery import categories, engine, ledger
 from newsletter.delivery.sweep import sweep
 
 from . import database, settings
@@ -39,6 +39,8 @@ def dispatch_issue(issue_id: int) -> int:
     """Snapshot the audience if not done yet and start the batch chains."""
     with database().session() as session:
         added = ledger.start(session, issue_id)
+        if added:
+            categories.snapshot(session, settings(), issue_id)
         # Not sending (paused, cancelled, done): nothing to start. Everything already
         # sent (say, resumed after the last batch): close it now, not at the next sweep.
         live = ledger.is_sending(session, issue_id) and not ledger.finish_if_done(session, issue_id)

@@ -12,13 +12,20 @@ def beat_schedule() -> dict:
             "task": "workers.audience.resend_lost_confirmations",
             "schedule": 60.0,
         },
+        # Every 15 s, so rows of a dead worker are due again within a minute of its last
+        # lease renewal (SEND_LEASE_SECONDS, 45 s).
         "sweep-deliveries": {
             "task": "workers.delivery.sweep_deliveries",
-            "schedule": 60.0,
+            "schedule": 15.0,
         },
         "purge-unconfirmed": {
             "task": "workers.audience.purge_unconfirmed",
             "schedule": 3600.0,
+        },
+        # Click counting keeps a hash of the address only while a burst is possible.
+        "forget-click-sources": {
+            "task": "workers.readers.forget_click_sources",
+            "schedule": 600.0,
         },
         # The weekly issue: keep the one upcoming draft current; start due issues.
         "refresh-draft": {

@@ -11,6 +11,8 @@ import unicodedata
 from email_validator import EmailNotValidError, validate_email
 
 MAX_EMAIL_LENGTH = 254
+# RFC 5321 4.5.3.1.1; email-validator lets longer local parts through, relays do not.
+MAX_LOCAL_PART_LENGTH = 64
 MAX_NAME_LENGTH = 100
 
 
@@ -39,6 +41,9 @@ def normalise_email(raw: str) -> tuple[str, str]:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidSubscription("email", f"That is not a valid email address: {exc}") from None
+    if len(result.local_part) > MAX_LOCAL_PART_LENGTH:
+        raise InvalidSubscription("email", f"The part before the @-sign can be at most {MAX_LOCAL_PART_LENGTH} "
+                                           "characters; mail servers refuse longer ones.")
     email = f"{result.local_part}@{result.domain.lower()}"
     if len(email) > MAX_EMAIL_LENGTH:
         raise InvalidSubscription("email", f"That email address is longer than {MAX_EMAIL_LENGTH} characters.")

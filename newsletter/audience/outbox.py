@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..db import utcnow
+from ..mail import verp
 from ..mail.compose import Composer, Recipient, new_message_id
 from ..mail.rendering import render_confirmation
 from ..mail.transport import Verdict, send_one, transport_for
@@ -96,17 +97,20 @@ def send_confirmation_mail(session: Session, settings: Settings, subscriber_id: 
         return Sent.NOT_DUE
     token = tokens.make_confirm_token(settings.secret_key, subscriber.id, subscriber.confirm_nonce)
     unsubscribe_link = tokens.unsubscribe_url(settings.base_url, subscriber.id, subscriber.unsubscribe_token)
+    manage_link = tokens.manage_url(settings.base_url, subscriber.id, subscriber.manage_token)
     mail = render_confirmation(
         settings.newsletter_name,
         subscriber.name,
         tokens.confirm_url(settings.base_url, token),
         unsubscribe_link,
         settings.confirm_token_max_age_hours,
+        manage_link,
     )
     composer = Composer(settings)
     template = composer.compose(mail, extra_headers={"Auto-Submitted": "auto-generated"})
-    recipient = Recipient(subscriber.email, new_message_id("confirm"), unsubscribe_link, subscriber.name)
-    outcome = send_one(transport_for(settings), composer.from_address, template, recipient)
+    recipient = Recipient(subscriber.email, new_message_id("confirm"), unsubscribe_link, subscriber.name, manage_link)
+    outcome = send_one(transport_for(settings), composer.envelope_from(verp.CONFIRMATION, subscriber.id),
+                       template, recipient)
     if outcome.accepted:
         subscriber.confirm_mail_sent_at = now
         session.flush()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from .models import Subscriber, SubscriberStatus
@@ -20,6 +20,7 @@ class RecipientRow:
     email: str
     unsubscribe_token: str
     receiving: bool
+    manage_token: str
 
 
 def receiving_ids() -> Select:
@@ -27,12 +28,19 @@ def receiving_ids() -> Select:
     return select(Subscriber.id).where(Subscriber.status.in_(SubscriberStatus.RECEIVING))
 
 
+def receiving_count(session: Session) -> int:
+    """How many an issue would go to if it went now: what editors are told before sending."""
+    return session.scalar(select(func.count()).select_from(receiving_ids().subquery())) or 0
+
+
 def for_sending(session: Session, subscriber_ids: list[int]) -> dict[int, RecipientRow]:
     rows = session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.unsubscribe_token, Subscriber.status)
+        select(Subscriber.id, Subscriber.email, Subscriber.unsubscribe_token, Subscriber.status,
+               Subscriber.manage_token)
         .where(Subscriber.id.in_(subscriber_ids))
     )
     return {
-        row.id: RecipientRow(row.id, row.email, row.unsubscribe_token, row.status in SubscriberStatus.RECEIVING)
+        row.id: RecipientRow(row.id, row.email, row.unsubscribe_token, row.status in SubscriberStatus.RECEIVING,
+                             row.manage_token)
         for row in rows
     }

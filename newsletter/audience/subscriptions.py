@@ -33,13 +33,15 @@ def find_by_email(session: Session, email_key: str, lock: bool = False) -> Subsc
 
 
 def subscribe(
-    session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta
+    session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
 ) -> Subscriber | None:
     """Record a subscribe request; return the subscriber if a confirmation mail is due.
 
     Whatever the address's state, the reader sees the same answer; what differs is
     only whether a mail goes out: never to a confirmed subscriber, and at most one
-    per address per `mail_interval`.
+    per address per `mail_interval`. `categories` (a `readers.categories` key) is
+    taken only for a new address: a known one keeps its own choice (the subscribe
+    form is not their authority to change it; the manage page is).
 
     A new address is one INSERT ... ON CONFLICT DO NOTHING, so two requests for
     the same new address at once make one row (and no error); a known address is
@@ -59,7 +61,8 @@ def subscribe(
     )
     created = session.scalar(
         insert_for(session)(Subscriber)
-        .values(email=address, email_key=key, name=name, unsubscribe_token=tokens.new_unsubscribe_token(), **request)
+        .values(email=address, email_key=key, name=name, unsubscribe_token=tokens.new_unsubscribe_token(),
+                categories=categories, **request)
         .on_conflict_do_nothing(index_elements=["email_key"])
         .returning(Subscriber)
     )
@@ -193,3 +196,27 @@ def purge_unconfirmed(session: Session, older_than: timedelta, now: datetime | N
     return result.rowcount or 0
 
 
+def find_for_manage(session: Session, subscriber_id: int, token: str) -> Subscriber | None:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not tokens.manage_token_matches(subscriber.manage_token, token):
+        return None
+    return subscriber
+
+
+def rename(session: Session, subscriber: Subscriber, name: str) -> None:
+    """The subscriber's own new name; `InvalidSubscription` if it cannot go in a header."""
+    subscriber.name = clean_name(name)
+    session.flush()
+
+
+def resend_confirmation(session: Session, subscriber: Subscriber, now: datetime | None = None) -> bool:
+    """An editor asks for the confirmation mail again: a fresh link (the old one
+    stops working) through the outbox. Only for a pending subscriber."""
+    if subscriber.status != SubscriberStatus.PENDING:
+        return False
+    subscriber.confirm_nonce = tokens.new_nonce()
+    subscriber.confirm_mail_requested_at = now or utcnow()
+    subscriber.confirm_mail_attempts = 0
+    subscriber.confirm_mail_retry_at = None
+    session.flush()
+    return True

@@ -1,7 +1,9 @@
-"""Who must not be mailed again: addresses the receiving side refused for good.
+"""Who must not be mailed again: addresses the receiving side refused for good, and
+readers who reported us as spam.
 
-The one place that writes a suppression, whoever learnt of it (the delivery
-engine at RCPT today); only a new opt-in by the address's owner lifts it.
+The one place that writes a suppression (`bounced`, `complained`), whoever learnt
+of it: the delivery engine at RCPT, or `feedback` from a bounce or complaint that
+came back later; only a new opt-in by the address's owner lifts it.
 """
 from __future__ import annotations
 
@@ -40,4 +42,15 @@ def refuse_confirmation(session: Session, subscriber_id: int, reason: str, now: 
         .where(_s.c.id == subscriber_id, _s.c.status == SubscriberStatus.PENDING)
         .values(status=SubscriberStatus.BOUNCED, bounced_at=now, bounce_reason=reason[:500], confirm_nonce="",
                 updated_at=now)
+    ).rowcount)
+
+
+def mark_complained(session: Session, subscriber_id: int, now: datetime | None = None) -> bool:
+    """The reader reported a mail as spam: never mail them again, whatever their state,
+    until they opt in again. False if they were already marked (a repeat)."""
+    now = now or utcnow()
+    return bool(session.execute(
+        update(_s)
+        .where(_s.c.id == subscriber_id, _s.c.status != SubscriberStatus.COMPLAINED)
+        .values(status=SubscriberStatus.COMPLAINED, unsubscribed_at=now, confirm_nonce="", updated_at=now)
     ).rowcount)

@@ -4,8 +4,11 @@ Confirmation tokens are signed, expire, are bound to their purpose by the salt,
 and work once: they carry the subscriber's current `confirm_nonce`, which is
 rotated when the token is used or a new link is asked for.
 
-Unsubscribe tokens never expire: a random value stored per subscriber and compared
-in constant time, so links in old issues keep working across SECRET_KEY rotations.
+Unsubscribe and manage tokens never expire: random values stored per subscriber
+and compared in constant time, so links in old issues keep working across
+SECRET_KEY rotations. They are two tokens because they open different doors: the
+unsubscribe URL travels in a header that mailbox providers read and act on; the
+manage page can also erase the person.
 """
 from __future__ import annotations
 
@@ -43,6 +46,10 @@ def new_unsubscribe_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_manage_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=purpose)
 
@@ -77,9 +84,16 @@ def unsubscribe_token_matches(stored: str, given: str) -> bool:
     return hmac.compare_digest(stored.encode(), given.encode())
 
 
+manage_token_matches = unsubscribe_token_matches
+
+
 def confirm_url(base_url: str, token: str) -> str:
     return f"{base_url}/confirm/{token}"
 
 
 def unsubscribe_url(base_url: str, subscriber_id: int, token: str) -> str:
     return f"{base_url}/unsubscribe/{subscriber_id}/{token}"
+
+
+def manage_url(base_url: str, subscriber_id: int, token: str) -> str:
+    return f"{base_url}/manage/{subscriber_id}/{token}"

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from . import audience, content, delivery
+from . import audience, content, delivery, feedback
 from .common import settings as _settings
 
 
@@ -78,5 +78,5 @@ def dev(port: int, smtp_port: int, instance: str) -> None:
     run_dev(port=port, smtp_port=smtp_port, instance=instance)
 
 
-for command in (*audience.COMMANDS, *content.COMMANDS, *delivery.COMMANDS):
+for command in (*audience.COMMANDS, *content.COMMANDS, *delivery.COMMANDS, *feedback.COMMANDS):
     main.add_command(command)

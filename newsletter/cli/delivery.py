@@ -1,6 +1,7 @@
 """`newsletter status`: where a send stands (a tqdm progress bar, following it live
 with --watch) and, once it is over, the report: delivered, bounced, failed with
-reasons, duration."""
+reasons, duration, and what came back after the relay (bounces, complaints,
+unsubscribes, with their rates)."""
 from __future__ import annotations
 
 import time
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from ..db import Database
 from ..delivery import report as reports
+from ..feedback import stats
 from ..issues.models import Issue, IssueStatus
 from .common import database
 
@@ -27,16 +29,25 @@ def latest_issue_id(session) -> int | None:
     )
 
 
-def format_report(report: reports.Report) -> str:
+def format_report(report: reports.Report, feedback: stats.IssueFeedback | None = None) -> str:
     lines = [f"issue #{report.number} (id {report.issue_id}): {report.status}"]
     if report.pause_reason:
         lines.append(f"  reason: {report.pause_reason}")
     lines.append(
         f"  recipients {report.total}: delivered {report.delivered}, bounced {report.bounced}, "
-        f"failed {report.failed}, skipped {report.count('skipped')}, still to send "
+        f"failed {report.failed}, skipped {report.count('skipped')}, "
+        f"nothing in their categories {report.count('empty')}, still to send "
         f"{report.count('pending') + report.count('sending') + report.count('deferred')} "
         f"(deferred {report.count('deferred')})"
     )
+    if feedback is not None and feedback.tried:
+        f = feedback
+        lines.append(
+            f"  after the relay: delivered {f.delivered} ({f.rate(f.delivered):.1f} %), hard bounced "
+            f"{f.hard_bounced} ({f.rate(f.hard_bounced):.2f} %), soft bounced {f.soft_bounced} "
+            f"({f.rate(f.soft_bounced):.2f} %), complaints {f.complaints} ({f.rate(f.complaints):.3f} %), "
+            f"unsubscribes {f.unsubscribes} ({f.rate(f.unsubscribes):.2f} %)"
+        )
     if report.duration_s is not None:
         lines.append(f"  duration {report.duration_s:.1f}s, {report.rate_per_s:.0f} messages/s")
     if report.reasons:
@@ -72,7 +83,9 @@ def show_status(db: Database, issue_id: int | None, watch: bool, interval: float
         bar.update(report.done - bar.n)
     finally:
         bar.close()
-    click.echo(format_report(report))
+    with db.session() as session:
+        feedback = stats.for_issue(session, issue_id)
+    click.echo(format_report(report, feedback))
 
 
 @click.command("status")

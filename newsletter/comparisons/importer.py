@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ..config import Settings
 from ..db import Database
-from . import store
+from . import json_format, store
 from .json_format import InvalidComparison, comparisons_from_json
 from .pages import PageError, parse_page
 from .schema import ParsedComparison
@@ -65,7 +65,7 @@ def _load_json(data: bytes, name: str):
     except UnicodeDecodeError as exc:
         raise PageError(name, data.count(b"\n", 0, exc.start) + 1, "not UTF-8 text") from None
     try:
-        return json.loads(text)
+        return json_format.loads(text)
     except json.JSONDecodeError as exc:
         raise PageError(name, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -115,6 +115,11 @@ def import_paths(
                 session.rollback()
                 summary.rejected += 1
                 report(f"{path}: not stored, database error: {getattr(exc, 'orig', None) or exc}")
+                continue
+            except InvalidComparison as exc:
+                session.rollback()
+                summary.rejected += 1
+                report(f"{path}: not stored: {exc}")
                 continue
         for result in results:
             summary.counts[result.status] += 1

@@ -8,8 +8,9 @@ store the same thing. Every bad field is reported at once, by its path
 """
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,27 @@ COMPARISON_FIELDS = {"slug", "title", "standfirst", "url", "published_at", "tool
 READ_ONLY_FIELDS = {"created_at", "updated_at"}
 TOOL_FIELDS = {"category", "name", "tagline", "ship_share", "community_vote", "entry_price", "description", "reviews"}
 REVIEW_FIELDS = {"reviewer", "quote", "verdict"}
+
+
+# Longer integers are no percentage, and Python refuses to parse over 4,300 digits
+# with a bare ValueError; such a number is kept as a marker for the field to report.
+MAX_INT_DIGITS = 30
+
+
+class TooLongNumber:
+    """A JSON integer with more digits than any field takes."""
+
+    def __init__(self, digits: str):
+        self.digits = len(digits.lstrip("-"))
+
+
+def _parse_int(text: str) -> int | TooLongNumber:
+    return TooLongNumber(text) if len(text) > MAX_INT_DIGITS else int(text)
+
+
+def loads(text: str) -> Any:
+    """`json.loads` that never fails on a number: what is wrong is said by the field it is in."""
+    return json.loads(text, parse_int=_parse_int)
 
 
 class InvalidComparison(ValueError):
@@ -142,6 +164,11 @@ class _Validator:
         if moment.tzinfo is None:
             self.fail(where, "must include a time zone, such as Z or +01:00")
             return None
+        try:
+            moment.astimezone(timezone.utc)
+        except OverflowError:
+            self.fail(where, "is out of range: in UTC it falls before year 1 or after year 9999")
+            return None
         return moment
 
     def percentage(self, data: dict, key: str, where: str, nullable: bool) -> int | None:
@@ -208,5 +235,7 @@ class _Validator:
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, TooLongNumber):
+        return f"a number of {value.digits} digits"
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)

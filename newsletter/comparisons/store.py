@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..config import Settings
 from ..db import insert_for, utcnow
-from .json_format import SLUG_RE
+from .json_format import SLUG_RE, InvalidComparison
 from .models import REVIEWERS, Comparison, Review, Tool
 from .schema import MAX_LENGTHS, ParsedComparison, ParsedTool
 
@@ -80,23 +80,62 @@ def upsert(
 ) -> UpsertResult:
     """Create or update the comparison with this slug.
 
+    An explicit slug names the comparison, whatever is stored under it. A slug
+    derived from the title only names the comparison of that title: two titles
+    that differ in a parenthesised aside ("(8B)", "(70B)") or an accent derive
+    the same slug, and the second then gets the slug with its title's digest
+    appended, instead of replacing the first. Re-imports land on the same slug.
+
     `published_at` is the publication time for a new comparison when `parsed`
     does not state one (a page never does); it defaults to now. An existing
     comparison keeps its publication time unless `parsed` states another.
     """
-    slug = parsed.slug or slugify(parsed.title)
-    url = parsed.url or site_url(settings, slug)
-    comparison = _find(session, slug)
-    if comparison is None:
-        published = parsed.published_at or published_at or utcnow()
-        claimed = _claim(session, slug, parsed, url, published)
-        if claimed is not None:
-            comparison = session.get(Comparison, claimed)
-            _write(comparison, parsed, url, published)
-            session.flush()
-            return UpsertResult(CREATED, comparison)
-        comparison = _find(session, slug)  # another import created it a moment ago
-        assert comparison is not None
+    if parsed.slug:
+        candidates = [parsed.slug]
+    else:
+        derived = slugify(parsed.title)
+        candidates = [derived, distinct_slug(derived, parsed.title)]
+    for slug in candidates:
+        comparison = _find(session, slug)
+        if comparison is None:
+            url = parsed.url or site_url(settings, slug)
+            published = parsed.published_at or published_at or utcnow()
+            claimed = _claim(session, slug, parsed, url, published)
+            if claimed is not None:
+                comparison = session.get(Comparison, claimed)
+                _write(comparison, parsed, url, published)
+                session.flush()
+                return UpsertResult(CREATED, comparison)
+            comparison = _find(session, slug)  # another import created it a moment ago
+            assert comparison is not None
+        if parsed.slug or same_title(comparison.title, parsed.title):
+            return _update(session, comparison, parsed, parsed.url or site_url(settings, slug))
+    raise InvalidComparison({"title": f"the slugs {' and '.join(candidates)} both belong to other comparisons; "
+                                      "give this one a slug of its own"})
+
+
+def same_title(stored: str, given: str) -> bool:
+    """One comparison's title, retyped: case, accents, spacing and punctuation may
+    differ ("GPT-5" and "GPT 5"), but every word counts, asides included."""
+    return _words(stored) == _words(given)
+
+
+def _words(title: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    kept = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())
+
+
+def distinct_slug(slug: str, title: str) -> str:
+    """`slug` made the title's own by its digest, still within the slug's length."""
+    digest = hashlib.sha256(title.encode("utf-8")).hexdigest()[:12]
+    if slug.endswith(digest):
+        digest = hashlib.sha256(digest.encode("ascii")).hexdigest()[:12]  # slugify appended it already
+    room = MAX_LENGTHS["slug"] - len(digest) - 1
+    return f"{slug[:room].rstrip('-')}-{digest}"
+
+
+def _update(session: Session, comparison: Comparison, parsed: ParsedComparison, url: str) -> UpsertResult:
     published = parsed.published_at or comparison.published_at
     digest = content_hash(parsed, url, published)
     if digest == comparison.content_hash:

@@ -3,9 +3,11 @@
 Owns the per-recipient ledger (`models`, `ledger`: snapshot, claim with a lease,
 record, release, finish), the sweeper that needs no broker message (`sweep`),
 the worker's send loop (`engine`: speaks only the transport's verdicts), the
-editor's controls (`control`: pause, resume, cancel), the report (`report`)
-and the shared Redis rate limit (`rate`).
+editor's controls (`control`: pause, resume, cancel), the report (`report`),
+the shared Redis rate limit (`rate`), and what it holds about one person
+(`recipient`: the issues they received; anonymised when they are erased), and
+each recipient's category variant at the snapshot (`categories`).
 
 May import: `config`, `db`, `audience` (who receives, suppression), `issues`
-(the lifecycle, the frozen content), `mail` (composer, transport).
+(the lifecycle, the frozen content), `mail` (composer, transport), `readers` (category variants).
 """

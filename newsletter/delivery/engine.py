@@ -4,23 +4,29 @@ Unlike the ledger's services, this takes a `Database` and commits, because its
 transactions must be short and separate: the claim is committed before the first
 message goes out (so no other worker takes those rows), and outcomes are
 committed every FLUSH_EVERY messages (so a worker killed mid-batch re-sends at
-most that many once its lease expires). One connection is opened and reused for
-every batch this run claims. The engine speaks only the transport's verdicts.
+most that many once its lease expires). A heartbeat thread renews the lease of
+the batch in hand every third of SEND_LEASE_SECONDS, so the lease can be short:
+rows stay ours however slow the relay, and a dead worker's rows are due again
+within about a minute. One connection is opened and reused for every batch this
+run claims. The engine speaks only the transport's verdicts.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..audience.tokens import unsubscribe_url
+from ..audience.tokens import manage_url, unsubscribe_url
 from ..config import Settings
 from ..db import Database
+from ..mail import verp
 from ..mail.compose import Composer, MessageTemplate, Recipient
 from ..mail.headers import HeaderError
 from ..mail.transport import Connection, Outcome, Transport, TransportError, Verdict, transport_for
-from . import control, ledger, rate
+from ..readers import variants
+from . import control, guard, ledger, rate
 from .models import DeliveryStatus as D
 
 log = logging.getLogger(__name__)
@@ -46,27 +52,42 @@ class RunResult:
     retries: list[datetime] = field(default_factory=list)
 
 
-def _template(db: Database, settings: Settings, transport: Transport, issue_id: int):
-    """The issue's composed mail in the transport's wire form, and its envelope sender."""
+def _template(db: Database, settings: Settings, transport: Transport, issue_id: int, variant: str = ""):
+    """The issue's composed mail (or its category variant's) in the transport's wire
+    form, and its composer (for each copy's envelope sender)."""
     with db.session() as session:
         key = (settings, issue_id, ledger.started_at(session, issue_id))
-        prepared = _templates.get(key)
+        if _templates and next(iter(_templates))[:3] != key:
+            _templates.clear()  # another issue or another send: one issue's variants at a time
+        prepared = _templates.get(key + (variant,))
         if prepared is None:
-            mail = ledger.frozen_mail(session, issue_id)
+            mail = variants.frozen(session, issue_id, variant) if variant else ledger.frozen_mail(session, issue_id)
             if mail is None:
                 return None
             composer = Composer(settings)
-            _templates.clear()
-            prepared = _templates[key] = (transport.prepare(composer.compose(mail)), composer.from_address)
+            prepared = _templates[key + (variant,)] = (transport.prepare(composer.compose(mail)), composer)
     return prepared
 
 
 class _Batch:
-    """One claimed batch: outcomes buffered and written in bulk."""
+    """One claimed batch: outcomes buffered and written in bulk.
 
-    def __init__(self, db: Database, settings: Settings, claim: ledger.Claim, result: RunResult):
+    The lease is also the fence that `record` and `release` are guarded by, so its
+    renewal (from the heartbeat thread) and every write under it take one lock.
+    """
+
+    def __init__(self, db: Database, settings: Settings, claim: ledger.Claim, result: RunResult, issue_id: int):
         self.db, self.settings, self.claim, self.result = db, settings, claim, result
+        self.issue_id = issue_id
         self.pending: list[ledger.RowResult] = []
+        self.paused = False  # the bounce-rate guard stopped the issue
+        self.lock = threading.Lock()
+
+    def renew(self) -> None:
+        with self.lock, self.db.session() as session:
+            lease = ledger.renew(session, self.settings, self.claim.lease, [r.delivery_id for r in self.claim.rows])
+            session.commit()
+            self.claim.lease = lease
 
     def add(self, row: ledger.Claimed, status: str, reply: str) -> None:
         self.pending.append(ledger.RowResult(row.delivery_id, row.subscriber_id, row.attempts, status, reply))
@@ -77,8 +98,13 @@ class _Batch:
     def flush(self) -> None:
         if not self.pending:
             return
-        with self.db.session() as session:
+        with self.lock, self.db.session() as session:
             retries = ledger.record(session, self.settings, self.claim.lease, self.pending)
+            if any(o.status == D.BOUNCED for o in self.pending):
+                reason = guard.check(session, self.settings, self.issue_id)
+                if reason:
+                    self.paused = True
+                    log.warning("issue %s %s", self.issue_id, reason)
             session.commit()
         self.result.retries.extend(retries)
         self.pending = []
@@ -90,7 +116,7 @@ class _Batch:
 
     def release_rest(self, rows: list[ledger.Claimed]) -> None:
         self.flush()
-        with self.db.session() as session:
+        with self.lock, self.db.session() as session:
             ledger.release(session, self.claim.lease, [r.delivery_id for r in rows])
             session.commit()
 
@@ -108,6 +134,30 @@ class _Batch:
         return "relay unavailable"
 
 
+class _Heartbeat(threading.Thread):
+    """Renews the lease of whichever batch is in hand until stopped."""
+
+    def __init__(self, lease_seconds: float):
+        super().__init__(name="lease-heartbeat", daemon=True)
+        self.interval = lease_seconds / 3
+        self.batch: _Batch | None = None
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            batch = self.batch
+            if batch is None:
+                continue
+            try:
+                batch.renew()
+            except Exception:  # noqa: BLE001 - the next beat tries again; the lease has two more thirds
+                log.exception("renewing the lease failed")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
 def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float = 30.0) -> RunResult:
     """Send due rows of one issue until none is due or the time budget is spent."""
     result = RunResult()
@@ -115,6 +165,8 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     limiter = rate.limiter(settings)
     transport = transport_for(settings)
     connection: Connection | None = None
+    heartbeat = _Heartbeat(settings.send_lease_seconds)
+    heartbeat.start()
     try:
         while True:
             with db.session() as session:
@@ -129,11 +181,12 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                     continue
                 break
             prepared = _template(db, settings, transport, issue_id)
-            batch = _Batch(db, settings, claim, result)
+            batch = heartbeat.batch = _Batch(db, settings, claim, result, issue_id)
             if prepared is None:
                 batch.release_rest(claim.rows)
                 break
             prepared[0].set_date()
+            prepared = _variants(db, settings, transport, issue_id, prepared)
             if connection is not None and not connection.alive():  # dropped while we were claiming
                 connection.close()
                 connection = None
@@ -153,6 +206,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 result.more_due = True
                 break
     finally:
+        heartbeat.stop()
         limiter.close()
         if connection is not None:
             connection.close()
@@ -161,29 +215,50 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     return result
 
 
+def _variants(db, settings, transport, issue_id, whole):
+    """Per row, the composed mail of its variant; each batch dates each variant once."""
+    dated = {"": whole}
+
+    def pick(variant: str):
+        if variant not in dated:
+            found = _template(db, settings, transport, issue_id, variant)
+            if found is None:  # not frozen (cannot happen after the snapshot): the whole issue, not nothing
+                log.warning("issue %s: no frozen variant %r", issue_id, variant)
+                found = whole
+            found[0].set_date()
+            dated[variant] = found
+        return dated[variant]
+
+    return pick
+
+
 def _send_batch(settings, issue_id, prepared, connection, limiter, batch: _Batch, deadline: float):
     """Send one claimed batch; return (the connection, or None if it is gone; why it stopped)."""
-    template, envelope_from = prepared
     base_url, rows = settings.base_url, batch.claim.rows
     for index, row in enumerate(rows):
         if time.monotonic() >= deadline + 30:  # far over budget (slow relay): give the rest back
             batch.release_rest(rows[index:])
             batch.result.more_due = True
             return connection, "budget"
+        template, composer = prepared(row.variant)
         url = unsubscribe_url(base_url, row.subscriber_id, row.unsubscribe_token)
         try:
-            payload = template.fill(Recipient(row.email, f"issue-{issue_id}.sub-{row.subscriber_id}", url))
+            payload = template.fill(Recipient(row.email, f"issue-{issue_id}.sub-{row.subscriber_id}", url,
+                                              manage_url=manage_url(base_url, row.subscriber_id, row.manage_token)))
         except HeaderError as exc:
             batch.add(row, D.FAILED, str(exc))
             continue
         limiter.acquire()
         try:
-            outcome = connection.send(envelope_from, row.email, payload)
+            outcome = connection.send(composer.envelope_from(verp.ISSUE, row.delivery_id), row.email, payload)
         except TransportError as exc:
             connection.close()
             return None, batch.stop(rows[index:], exc.outcome, issue_id)
         if outcome.verdict == Verdict.STOP:
             return connection, batch.stop(rows[index:], outcome, issue_id)
         batch.add(row, ROW_STATUS[outcome.verdict], outcome.reply)
+        if batch.paused:
+            batch.release_rest(rows[index + 1:])
+            return connection, "paused"
     batch.flush()
-    return connection, ""
+    return connection, "paused" if batch.paused else ""

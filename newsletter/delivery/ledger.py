@@ -11,10 +11,10 @@ commits, so a caller can make each step one short transaction:
   subscriber is still confirmed;
 - `record()` writes a batch of SMTP outcomes with executemany, guarded by the
   lease, so a worker whose lease expired cannot overwrite a newer claim;
+- `renew()` extends the lease of rows still in hand (a slow relay keeps them);
 - `release()` hands back rows a worker claimed but did not try;
 - `finish_if_done()` closes the issue once no row is open.
-
-The sweeper (`sweep`) is the safety net over all of it.
+The sweeper (`sweep`) is the safety net over all of it. Category variants: `categories`.
 """
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ class Claimed:
     email: str
     unsubscribe_token: str
     attempts: int
+    manage_token: str
+    variant: str = ""  # the category variant frozen for them ("" the whole issue)
 
 
 @dataclass
@@ -171,7 +173,7 @@ def claim(session: Session, settings: Settings, issue_id: int, now: datetime | N
         update(_t)
         .where(_t.c.id.in_(due.scalar_subquery()))
         .values(status=D.SENDING, lease_expires_at=lease, attempts=_t.c.attempts + 1, updated_at=now)
-        .returning(_t.c.id, _t.c.subscriber_id, _t.c.attempts)
+        .returning(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant)
     ).all()
     result = Claim(lease=lease)
     if not taken:
@@ -183,7 +185,8 @@ def claim(session: Session, settings: Settings, issue_id: int, now: datetime | N
         if sub is None or not sub.receiving:
             skipped.append(row.id)
         else:
-            result.rows.append(Claimed(row.id, row.subscriber_id, sub.email, sub.unsubscribe_token, row.attempts))
+            result.rows.append(Claimed(row.id, row.subscriber_id, sub.email, sub.unsubscribe_token, row.attempts,
+                                       sub.manage_token, row.variant))
     if skipped:
         session.execute(
             update(_t)
@@ -234,6 +237,27 @@ def record(
                                                     **done), final)
     suppression.mark_bounced(session, bounced, now)
     return retries
+
+
+def renew(
+    session: Session, settings: Settings, lease: datetime, delivery_ids: list[int], now: datetime | None = None
+) -> datetime:
+    """A new lease for the rows still held under `lease`; rows already recorded or
+    released (lease cleared) and rows the sweeper took back are left alone."""
+    renewed = (now or utcnow()) + timedelta(seconds=settings.send_lease_seconds)
+    session.execute(update(_t).where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING,
+                                     _t.c.lease_expires_at == lease).values(lease_expires_at=renewed))
+    return renewed
+
+
+def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:
+    """A copy the relay accepted bounced later (a DSN, a provider's webhook): the row
+    says so, keeping its reply for editors. True if the row moved."""
+    return bool(session.execute(
+        update(_t)
+        .where(_t.c.id == delivery_id, _t.c.status == D.SENT)
+        .values(status=D.BOUNCED, last_reply=reason[:2000], updated_at=now or utcnow())
+    ).rowcount)
 
 
 def release(session: Session, lease: datetime, delivery_ids: list[int], now: datetime | None = None) -> None:

@@ -13,16 +13,23 @@ from ..db import Base, enum_check, utcnow
 class DeliveryStatus(StrEnum):
     """One recipient's copy of one issue.
 
-        pending ──claim──▶ sending ──250──▶ sent
+        pending ──claim──▶ sending ──250──▶ sent ──bounce reported later──▶ bounced
            ▲                 │ ├──4xx / connection error──▶ deferred ──due──▶ (claimed again)
            │                 │ ├──5xx at RCPT──▶ bounced (address suppressed)
            │                 │ ├──last attempt failed──▶ failed
            │                 │ └──no longer confirmed at claim──▶ skipped
            └──lease expired (worker died)──┘
+        pending ──their categories have nothing in the issue (at the snapshot)──▶ empty
+
+    `empty` is no failure: the reader asked not to hear about anything this issue
+    holds, so they get no mail, and the report counts them apart.
 
     The row is the truth; a Celery message is only a hint that rows are due.
-    `lease_expires_at` bounds how long a claimed row can stay `sending`. Every
-    write of a status is in `delivery.ledger` (and `delivery.control` for a cancel).
+    `lease_expires_at` bounds how long a claimed row can stay `sending`. A relay
+    that accepted a copy may still bounce it minutes or days later (a DSN, a
+    webhook): `feedback` then moves the row from `sent` to `bounced`, so the
+    issue's counts and its bounce rate say what really happened. Every write of a
+    status is in `delivery.ledger` (and `delivery.control` for a cancel).
     """
 
     PENDING = "pending"
@@ -32,6 +39,7 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"
     FAILED = "failed"
     SKIPPED = "skipped"
+    EMPTY = "empty"
 
     # Still owe the subscriber the issue.
     OPEN: ClassVar[tuple[DeliveryStatus, ...]]
@@ -56,11 +64,16 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # NULL once the subscriber was erased: the row stays, anonymised, so the
+    # issue's counts stay right (see `delivery.recipient.erase_person`).
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
     last_reply: Mapped[str] = mapped_column(Text, default="")
+    # The subscriber's categories key at the snapshot: which frozen variant they get
+    # ("" is the whole issue).
+    variant: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import click
+from werkzeug.serving import make_server
 
 from ..config import apply_dev_defaults, load_settings
+
+STARTUP_SECONDS = 3.0
 
 
 def run_dev(port: int, smtp_port: int, instance: str) -> None:
@@ -45,13 +49,13 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
         ) from None
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "mail,bulk,default",
-             "--concurrency", "2", "--loglevel", "WARNING", "-n", "dev@%h"],
+            [sys.executable, "-m", "celery", "--quiet", "-A", "workers.celery_app", "worker",
+             "-Q", "mail,bulk,default", "--concurrency", "2", "--loglevel", "WARNING", "-n", "dev@%h"],
             env=env,
         ),
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "WARNING",
-             "--schedule", str(instance_dir / "celerybeat-schedule")],
+            [sys.executable, "-m", "celery", "--quiet", "-A", "workers.celery_app", "beat",
+             "--loglevel", "WARNING", "--schedule", str(instance_dir / "celerybeat-schedule")],
             env=env,
         ),
     ]
@@ -76,6 +80,14 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
+    except OSError as exc:
+        stop()
+        raise click.ClickException(f"the web app cannot listen on port {port} ({exc.strerror}): "
+                                   "pass --port with a free port") from None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    time.sleep(STARTUP_SECONDS)  # let the children print whatever they print first
     base = settings.base_url
     click.echo(
         "\n"
@@ -84,11 +96,16 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
         f"  Mail inbox:   {base}/inbox/\n"
         f"  Editors:      {base}/editor/login\n"
         f"  SMTP catcher: 127.0.0.1:{catcher.port}   data: {instance_dir}\n"
+        f"  Other commands (newsletter status, import, create-editor) run from this folder use this\n"
+        f"  instance: its settings are in {instance_dir / '.env'}.\n"
         "  Ctrl-C stops everything.\n"
     )
-    app = create_app(settings)
     try:
-        time.sleep(0.5)
-        app.run(host="127.0.0.1", port=port, use_reloader=False, threaded=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        click.echo("a worker or the scheduler stopped; stopping everything", err=True)
+    except KeyboardInterrupt:
+        pass
     finally:
+        server.shutdown()
         stop()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from ..mail.rendering import UNSUBSCRIBE_PLACEHOLDER, RenderedMail, personalise
+from ..mail.rendering import MANAGE_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, RenderedMail, personalise
 from .content import included_items, subject_of
 
 # Gmail clips a message whose HTML is over about 102 KB and hides the rest
@@ -18,6 +18,7 @@ from .content import included_items, subject_of
 GMAIL_CLIP_BYTES = 102 * 1024
 # Stand-ins as long as real personal parts, so the size is the size readers get.
 SAMPLE_UNSUBSCRIBE = "/unsubscribe/1000000/" + "x" * 43
+SAMPLE_MANAGE = "/manage/1000000/" + "x" * 43
 SAMPLE_EMAIL = "a.rather.long.address.for.sizing@example.com"
 
 
@@ -52,10 +53,12 @@ def is_absolute_http(url: str) -> bool:
 
 
 def run_checks(issue, mail: RenderedMail, base_url: str) -> list[Check]:
-    html = personalise(mail.html, unsubscribe_url=base_url + SAMPLE_UNSUBSCRIBE, email=SAMPLE_EMAIL, html=True)
+    html = personalise(mail.html, unsubscribe_url=base_url + SAMPLE_UNSUBSCRIBE, manage_url=base_url + SAMPLE_MANAGE,
+                       email=SAMPLE_EMAIL, html=True)
     size = len(html.encode("utf-8"))
     count = len(included_items(issue))
-    bad = [link for link in links_in(mail.html) if link != UNSUBSCRIBE_PLACEHOLDER and not is_absolute_http(link)]
+    bad = [link for link in links_in(mail.html)
+           if link not in (UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER) and not is_absolute_http(link)]
     return [
         Check("subject", "Subject", bool(subject_of(issue).strip()),
               "" if subject_of(issue).strip() else "The issue has no subject."),
@@ -71,4 +74,5 @@ def run_checks(issue, mail: RenderedMail, base_url: str) -> list[Check]:
 
 
 def failing(checks: list[Check]) -> list[str]:
-    return [f"{check.label}: {check.detail}" for check in checks if not check.ok]
+    """Each failing check as one sentence, so a list of them reads without doubled stops."""
+    return [f"{check.label}: {check.detail.rstrip('.')}." for check in checks if not check.ok]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..mail.rendering import RenderedMail, RenderError, personalise
 from .checks import Check, failing, run_checks
-from .models import Issue
+from .models import Issue, IssueStatus
 from .rendering import current_mail
 
 
@@ -35,13 +35,25 @@ def build_preview(issue: Issue, settings: Settings) -> Preview:
     return Preview(mail=mail, checks=run_checks(issue, mail, settings.base_url))
 
 
-def as_seen_by(mail: RenderedMail, settings: Settings, email: str) -> RenderedMail:
-    """The mail with the personal parts filled in for someone who is not a subscriber."""
-    unsubscribe = f"{settings.base_url}/subscribe"
-    return RenderedMail(
-        subject=mail.subject,
-        html=personalise(mail.html, unsubscribe_url=unsubscribe, email=email, html=True),
-        text=personalise(mail.text, unsubscribe_url=unsubscribe, email=email, html=False),
-    )
+def inactive_link(settings: Settings, which: str) -> str:
+    """Where a personal link points in a preview or a test send: a page that says
+    what the link does in the issue readers get, instead of a 404 or a wrong page."""
+    return f"{settings.base_url}/preview-link/{which}"
+
+
+def as_seen_by(mail: RenderedMail, settings: Settings, email: str, issue: Issue | None = None) -> RenderedMail:
+    """The mail with the personal parts filled in for someone who is not a subscriber.
+
+    Their unsubscribe and manage links, and the web version of an issue not published yet, point
+    to `inactive_link` pages.
+    """
+    links = dict(unsubscribe_url=inactive_link(settings, "unsubscribe"), manage_url=inactive_link(settings, "manage"))
+    html = personalise(mail.html, email=email, html=True, **links)
+    text = personalise(mail.text, email=email, html=False, **links)
+    if issue is not None and issue.status not in IssueStatus.PUBLIC:
+        # The archive link is rendered into the template; it works only once the issue is sent.
+        archive, placeholder = f"{settings.base_url}/archive/{issue.number}", inactive_link(settings, "web-version")
+        html, text = html.replace(f'"{archive}"', f'"{placeholder}"'), text.replace(archive, placeholder)
+    return RenderedMail(subject=mail.subject, html=html, text=text)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..config import Settings
 from ..mail.rendering import (
     EMAIL_PLACEHOLDER,
+    MANAGE_PLACEHOLDER,
     UNSUBSCRIBE_PLACEHOLDER,
     RenderedMail,
     intro_html,
@@ -17,15 +18,18 @@ from ..mail.rendering import (
     safe_link,
 )
 from .content import included_items, preheader_of, subject_of
+from .links import tracked_url
 from .models import Issue, IssueStatus
 
 REVIEWER_ROLES = {"builder": "The builder", "skeptic": "The skeptic", "futurist": "The futurist", "buyer": "The buyer"}
 
 
-def issue_context(issue: Issue, settings: Settings, *, personal: bool = True) -> dict:
-    """What issue.mjml and issue.txt need, from an issue loaded with its comparisons."""
+def issue_context(issue: Issue, settings: Settings, *, personal: bool = True, items=None) -> dict:
+    """What issue.mjml and issue.txt need, from an issue loaded with its comparisons;
+    `items` narrows it to some of them (a category variant)."""
+    items = included_items(issue) if items is None else items
     comparisons = []
-    for item in included_items(issue):
+    for item in items:
         comparison = item.comparison
         tools = []
         for tool, featured in zip(comparison.tools, (item.featured_reviewer_a, item.featured_reviewer_b)):
@@ -37,20 +41,23 @@ def issue_context(issue: Issue, settings: Settings, *, personal: bool = True) ->
                 quote=review.quote if review else "",
                 role=REVIEWER_ROLES.get(review.reviewer, review.reviewer) if review else "",
             ))
-        comparisons.append(dict(
-            title=comparison.title, standfirst=comparison.standfirst, url=safe_link(comparison.url), tools=tools
-        ))
+        url = safe_link(comparison.url)
+        if personal and url != "about:invalid" and issue.id is not None:
+            # In the mail, through the click counter; the web version and feed link directly.
+            url = tracked_url(settings.base_url, settings.secret_key, issue.id, comparison.id)
+        comparisons.append(dict(title=comparison.title, standfirst=comparison.standfirst, url=url, tools=tools))
     return dict(
         newsletter_name=settings.newsletter_name,
         number=issue.number,
         date=issue.scheduled_at.strftime("%-d %B %Y") if issue.scheduled_at else "",
-        subject=subject_of(issue),
-        preheader=preheader_of(issue),
+        subject=subject_of(issue, items),
+        preheader=preheader_of(issue, items),
         intro_html=intro_html(issue.intro, issue.intro_format),
         intro_text=issue.intro.strip(),
         comparisons=comparisons,
         personal=personal,
         unsubscribe_link=UNSUBSCRIBE_PLACEHOLDER,
+        manage_link=MANAGE_PLACEHOLDER,
         recipient=EMAIL_PLACEHOLDER,
         subscribe_link=f"{settings.base_url}/subscribe",
         archive_link=f"{settings.base_url}/archive/{issue.number}",
@@ -58,10 +65,10 @@ def issue_context(issue: Issue, settings: Settings, *, personal: bool = True) ->
     )
 
 
-def render_issue(issue: Issue, settings: Settings, *, personal: bool = True) -> RenderedMail:
+def render_issue(issue: Issue, settings: Settings, *, personal: bool = True, items=None) -> RenderedMail:
     """Render the issue once; `personal` keeps the placeholders for delivery to
     fill in, otherwise it is the archive's web version with no personal parts."""
-    context = issue_context(issue, settings, personal=personal)
+    context = issue_context(issue, settings, personal=personal, items=items)
     return RenderedMail(
         subject=context["subject"],
         html=render_mjml("issue.mjml", **context),

@@ -41,7 +41,7 @@ def schedule(
         raise SchedulingError("that time has passed; pick a time in the future or send now")
     failing = build_preview(issue, settings).failing
     if failing and not override:
-        raise SchedulingError("fix the failing checks first, or tick the box to send anyway: " + "; ".join(failing))
+        raise SchedulingError("fix the failing checks first, or tick the box to send anyway. " + " ".join(failing))
     if not lifecycle.move(session, issue.id, "schedule", scheduled_at=when, checks_overridden=bool(failing),
                           updated_at=now):
         raise SchedulingError("sending has already started; it can no longer be rescheduled")

@@ -12,10 +12,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from ..config import Settings
+from ..mail import verp
 from ..mail.compose import Composer, Recipient, new_message_id
 from ..mail.rendering import RenderedMail
 from ..mail.transport import Outcome, send_one, transport_for
 from .content import load_issue
+from .preview import as_seen_by, inactive_link
 from .rendering import current_mail
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,15 @@ def send_test(session: Session, settings: Settings, issue_id: int, addresses: li
         return {}
     mail = current_mail(issue, settings)
     composer, transport = Composer(settings), transport_for(settings)
-    template = composer.compose(RenderedMail(f"[TEST] {mail.subject}", mail.html, mail.text), list_unsubscribe=False)
     outcomes = {}
     for address in addresses:
-        recipient = Recipient(address, new_message_id("test"), f"{settings.base_url}/subscribe")
-        outcomes[address] = outcome = send_one(transport, composer.from_address, template, recipient)
+        personal = as_seen_by(mail, settings, address, issue)
+        template = composer.compose(RenderedMail(f"[TEST] {mail.subject}", personal.html, personal.text),
+                                    list_unsubscribe=False)
+        message_id = new_message_id("test")
+        recipient = Recipient(address, message_id, inactive_link(settings, "unsubscribe"))
+        envelope_from = composer.envelope_from(verp.TEST, message_id.rpartition(".")[2])
+        outcomes[address] = outcome = send_one(transport, envelope_from, template, recipient)
         if not outcome.accepted:
             log.warning("test send of issue %s to %s: %s", issue_id, address, outcome.reply)
     return outcomes

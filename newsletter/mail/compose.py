@@ -2,7 +2,8 @@
 
 A weekly send is the same ~60 KB message many thousands of times with only a few
 personal parts changed: the To and Message-ID headers, the List-Unsubscribe URL
-and, in the body, the unsubscribe link and the address. So a mail is composed once
+and, in the body, the unsubscribe and manage-your-subscription links and the
+address. So a mail is composed once
 (headers encoded by `headers`, both parts quoted-printable, CRLF) as a bytes
 template with holes where the personal parts go, and each recipient's copy is one
 `bytes.join`: no MJML, no `EmailMessage`, no regex over the body per recipient.
@@ -28,15 +29,18 @@ import dkim
 
 from ..config import Settings
 from . import headers as h
-from .rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, RenderedMail
+from .rendering import EMAIL_PLACEHOLDER, MANAGE_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, RenderedMail
+from .verp import Verp
 
 # Hole names. Header holes take whole header lines or raw values; body holes take
 # quoted-printable values.
 TO, MESSAGE_ID, LIST_UNSUBSCRIBE, DATE = "to", "message-id", "list-unsubscribe", "date"
 TEXT_URL, TEXT_EMAIL, HTML_URL, HTML_EMAIL = "text-url", "text-email", "html-url", "html-email"
+TEXT_MANAGE, HTML_MANAGE = "text-manage", "html-manage"
 
 _HOLE = re.compile(rb"\x00([a-z-]+)\x00")
-_PLACEHOLDERS = re.compile(f"({re.escape(UNSUBSCRIBE_PLACEHOLDER)}|{re.escape(EMAIL_PLACEHOLDER)})")
+_PLACEHOLDERS = re.compile(
+    f"({re.escape(UNSUBSCRIBE_PLACEHOLDER)}|{re.escape(MANAGE_PLACEHOLDER)}|{re.escape(EMAIL_PLACEHOLDER)})")
 DKIM_HEADERS = [
     b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
     b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
@@ -51,6 +55,7 @@ class Recipient:
     message_id: str  # the part left of the @, unique per copy: `issue-7.sub-345`
     unsubscribe_url: str
     name: str = ""
+    manage_url: str = ""  # needed when the mail links "manage your subscription"
 
 
 def _hole(name: str) -> bytes:
@@ -70,8 +75,8 @@ def qp_value(value: str) -> bytes:
     return encoded
 
 
-def _qp_part(content: str, url_hole: str, email_hole: str) -> bytes:
-    """Encode a body part once, leaving holes for the two placeholders."""
+def _qp_part(content: str, url_hole: str, email_hole: str, manage_hole: str) -> bytes:
+    """Encode a body part once, leaving holes for the placeholders."""
     content = content.replace("\r\n", "\n")
     if not content.endswith("\n"):
         content += "\n"
@@ -81,6 +86,8 @@ def _qp_part(content: str, url_hole: str, email_hole: str) -> bytes:
             out.append(b"=\r\n" + _hole(url_hole) + b"=\r\n")
         elif piece == EMAIL_PLACEHOLDER:
             out.append(b"=\r\n" + _hole(email_hole) + b"=\r\n")
+        elif piece == MANAGE_PLACEHOLDER:
+            out.append(b"=\r\n" + _hole(manage_hole) + b"=\r\n")
         elif piece:
             out.append(_crlf(binascii.b2a_qp(piece.encode("utf-8"), istext=True)))
     return b"".join(out)
@@ -109,7 +116,7 @@ class MessageTemplate:
 
     def fill(self, recipient: Recipient) -> bytes:
         """This recipient's copy, ending in CRLF; `HeaderError` for an unusable address."""
-        url = recipient.unsubscribe_url
+        url, manage = recipient.unsubscribe_url, recipient.manage_url
         email = h.check_address(recipient.email)
         values = {
             TO: h.address_header("To", email, recipient.name),
@@ -120,6 +127,8 @@ class MessageTemplate:
             TEXT_EMAIL: qp_value(email),
             HTML_URL: qp_value(html.escape(url)),
             HTML_EMAIL: qp_value(html.escape(email)),
+            TEXT_MANAGE: qp_value(manage),
+            HTML_MANAGE: qp_value(html.escape(manage)),
         }
         wire = self._join(self._wire, values)
         if self._signer is None:
@@ -144,6 +153,15 @@ class Composer:
         self.domain = self.from_address.rpartition("@")[2] or "localhost"
         self.list_id = f"newsletter.{self.domain}"
         self.signer = _dkim_signer(settings)
+        self.verp = Verp(settings.secret_key, settings.bounce_domain) if settings.bounce_domain else None
+
+    def envelope_from(self, kind: str, ident: int | str) -> str:
+        """MAIL FROM for one copy: with BOUNCE_DOMAIN, an address naming the copy
+        (`verp`), so whatever bounces is tied to it; else MAIL_FROM's address. Per
+        recipient, outside the message bytes: the render-once template is untouched."""
+        if self.verp is None:
+            return self.from_address
+        return self.verp.address(kind, ident)
 
     def compose(self, mail: RenderedMail, *, list_unsubscribe: bool = True,
                 extra_headers: Mapping[str, str] | None = None) -> MessageTemplate:
@@ -167,9 +185,9 @@ class Composer:
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
             f"--{boundary}\r\n".encode(), part.format("plain").encode(),
-            _qp_part(mail.text, TEXT_URL, TEXT_EMAIL),
+            _qp_part(mail.text, TEXT_URL, TEXT_EMAIL, TEXT_MANAGE),
             f"--{boundary}\r\n".encode(), part.format("html").encode(),
-            _qp_part(mail.html, HTML_URL, HTML_EMAIL),
+            _qp_part(mail.html, HTML_URL, HTML_EMAIL, HTML_MANAGE),
             f"--{boundary}--\r\n".encode(),
         ]
         pieces = _HOLE.split(b"".join(lines))

@@ -28,6 +28,7 @@ EMAIL_TEMPLATES = PROJECT_ROOT / "templates" / "email"
 # substitutes them per recipient (HTML-escaped in the HTML part). Plain ASCII that
 # neither MJML nor HTML escaping changes.
 UNSUBSCRIBE_PLACEHOLDER = "__UNSUBSCRIBE_URL__"
+MANAGE_PLACEHOLDER = "__MANAGE_URL__"
 EMAIL_PLACEHOLDER = "__RECIPIENT_EMAIL__"
 
 
@@ -74,13 +75,15 @@ def render_text(template: str, **context) -> str:
 
 
 def render_confirmation(
-    newsletter_name: str, name: str, confirm_link: str, unsubscribe_link: str, max_age_hours: int
+    newsletter_name: str, name: str, confirm_link: str, unsubscribe_link: str, max_age_hours: int,
+    manage_link: str,
 ) -> RenderedMail:
     context = dict(
         newsletter_name=newsletter_name,
         name=name,
         confirm_link=confirm_link,
         unsubscribe_link=unsubscribe_link,
+        manage_link=manage_link,
         max_age_hours=max_age_hours,
     )
     return RenderedMail(
@@ -118,8 +121,9 @@ def safe_link(url: str) -> str:
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else "about:invalid"
 
 
-def personalise(text: str, *, unsubscribe_url: str, email: str, html: bool) -> str:
+def personalise(text: str, *, unsubscribe_url: str, manage_url: str, email: str, html: bool) -> str:
     """Fill in the placeholders (HTML-escaped in the HTML part)."""
     if html:
-        unsubscribe_url, email = html_lib.escape(unsubscribe_url), html_lib.escape(email)
-    return text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url).replace(EMAIL_PLACEHOLDER, email)
+        unsubscribe_url, manage_url, email = (html_lib.escape(v) for v in (unsubscribe_url, manage_url, email))
+    return (text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url).replace(MANAGE_PLACEHOLDER, manage_url)
+            .replace(EMAIL_PLACEHOLDER, email))

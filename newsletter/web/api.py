@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..comparisons import store as comparisons
-from ..comparisons.json_format import InvalidComparison, comparison_from_json
+from ..comparisons.json_format import InvalidComparison, comparison_from_json, loads
 from .context import get_session
 from .security import csrf
 
@@ -78,7 +78,7 @@ def push_comparison():
     if request.mimetype != "application/json":
         return error_response(415, "the body must be JSON (Content-Type: application/json)")
     try:
-        data = json.loads(request.get_data(cache=False).decode("utf-8"))
+        data = loads(request.get_data(cache=False).decode("utf-8"))
     except UnicodeDecodeError:
         return error_response(400, "the body is not UTF-8", fields={"(body)": "is not UTF-8"})
     except json.JSONDecodeError as exc:
@@ -95,6 +95,9 @@ def push_comparison():
         result = comparisons.upsert(session, parsed, current_app.extensions["settings"])
         body = comparisons.to_json(result.comparison)
         session.commit()
+    except InvalidComparison as exc:
+        session.rollback()
+        return error_response(409, "the slug is taken", fields=exc.errors)
     except Exception:
         session.rollback()
         raise

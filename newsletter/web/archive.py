@@ -8,7 +8,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, abort, current_app, render_template
 from sqlalchemy import select
 
+from ..issues.content import preheader_of, whole
 from ..issues.models import Issue, IssueStatus
+from ..issues.rendering import issue_context
 from .context import get_session
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
@@ -20,9 +22,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _sent_issues(limit: int = 200) -> list[Issue]:
+def _sent_issues(limit: int = 200, *options) -> list[Issue]:
     return list(get_session().scalars(
         select(Issue).where(Issue.status.in_(IssueStatus.PUBLIC)).order_by(Issue.number.desc()).limit(limit)
+        .options(*options)
     ))
 
 
@@ -44,7 +47,13 @@ def show(number: int):
 @bp.get("/feed.xml")
 def feed():
     settings = current_app.extensions["settings"]
-    issues = _sent_issues(50)
-    body = render_template("web/archive/feed.xml", issues=issues, base_url=settings.base_url,
+    issues = _sent_issues(50, whole())
+    # A feed reader shows an entry inside its own page: the article, not the email
+    # document around it (doctype, head, Outlook conditionals, layout tables).
+    entries = [dict(issue=issue, summary=preheader_of(issue),
+                    article=render_template("web/archive/_article.html",
+                                            **issue_context(issue, settings, personal=False)))
+               for issue in issues]
+    body = render_template("web/archive/feed.xml", entries=entries, base_url=settings.base_url,
                            updated=issues[0].sending_started_at if issues else None)
     return Response(body, mimetype="application/atom+xml")

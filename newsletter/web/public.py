@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from workers.audience import send_confirmation
 
@@ -12,15 +12,18 @@ from ..audience import subscriptions, tokens
 from ..audience.addresses import InvalidSubscription
 from ..audience.models import SubscriberStatus
 from ..audience.subscriptions import Consent
-from . import api
+from ..readers import categories
 from .context import get_session
 from .context import settings as _settings
-from .forms import ConfirmForm, SubscribeForm
+from .forms import ConfirmForm, EmbedSubscribeForm, SubscribeForm
 from .jobs import after_commit
-from .security import csrf, limiter, subscribe_limit
+from .security import csrf, embed_post_is_ours, embed_ticket, limiter, subscribe_limit
 
 log = logging.getLogger(__name__)
 bp = Blueprint("public", __name__)
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
+           'fill="#1a56db"/><path d="M7 11h18v12H7z" fill="none" stroke="#fff" stroke-width="2"/>'
+           '<path d="M7 11l9 7 9-7" fill="none" stroke="#fff" stroke-width="2"/></svg>')
 # How RFC 8058 says mail clients send the one-click POST.
 ONE_CLICK_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -39,23 +42,59 @@ def subscribe_form():
     return render_template("web/subscribe.html", form=SubscribeForm(), errors={})
 
 
+@bp.app_context_processor
+def _category_choices():
+    """The categories a reader may pick from, for the forms that offer them."""
+    return {"category_choices": categories.known(get_session())}
+
+
+def chosen_categories(session) -> str:
+    """The form's categories as a key; "*" (all) wins over any ticked ones."""
+    picked = request.form.getlist("category")
+    return categories.ALL if "*" in picked else categories.key_of(picked, categories.known(session))
+
+
 @bp.get("/embed")
 def embed():
-    return render_template("web/embed.html", form=SubscribeForm(), errors={})
+    return render_template("web/embed.html", form=EmbedSubscribeForm(ticket=embed_ticket()), errors={})
 
 
 @bp.post("/subscribe")
 @limiter.limit(subscribe_limit, methods=["POST"])
 def subscribe():
     form = SubscribeForm()
-    template = "web/embed.html" if request.form.get("embed") else "web/subscribe.html"
     if not form.validate():
-        return render_template(template, form=form, errors={"form": "The form expired. Please try again."}), 400
+        return _show_again(form, "web/subscribe.html", {"form": "The form expired. Please try again."})
+    return _subscribe(form, "web/subscribe.html")
+
+
+@bp.post("/embed")
+@csrf.exempt
+@limiter.limit(subscribe_limit, methods=["POST"])
+def embed_subscribe():
+    """The iframe's form posts here, so every answer, errors included, may be framed."""
+    form = EmbedSubscribeForm()
+    if not embed_post_is_ours(form.ticket.data):
+        form.ticket.data = embed_ticket()
+        return _show_again(form, "web/embed.html", {"form": "The form expired. Please try again."})
+    return _subscribe(form, "web/embed.html")
+
+
+def _show_again(form, template: str, errors: dict[str, str]):
+    return render_template(template, form=form, errors=errors), 400
+
+
+def _subscribe(form, template: str):
+    embed = template == "web/embed.html"
     if form.website.data:
         log.info("honeypot filled; dropping subscribe request")
-        return render_template("web/check_inbox.html", embed=template == "web/embed.html")
+        return render_template("web/check_inbox.html", embed=embed)
     settings = _settings()
     session = get_session()
+    try:
+        chosen = "" if embed else chosen_categories(session)
+    except categories.CategoryError as exc:
+        return _show_again(form, template, {"categories": str(exc)})
     try:
         subscriber = subscriptions.subscribe(
             session,
@@ -63,15 +102,16 @@ def subscribe():
             form.name.data or "",
             _consent(),
             timedelta(hours=settings.confirm_mail_interval_hours),
+            categories=chosen,
         )
     except InvalidSubscription as exc:
         session.rollback()
-        return render_template(template, form=form, errors={exc.field: str(exc)}), 400
+        return _show_again(form, template, {exc.field: str(exc)})
     if subscriber is not None:
         # The outbox row says the mail is due; this is only the hint to send it now.
         after_commit(send_confirmation, subscriber.id)
     session.commit()
-    return render_template("web/check_inbox.html", embed=template == "web/embed.html")
+    return render_template("web/check_inbox.html", embed=embed)
 
 
 @bp.get("/confirm/<token>")
@@ -162,15 +202,15 @@ def resubscribe(subscriber_id: int, token: str):
                         "subscribe again on the subscribe page and confirm the link we send."), 409)
 
 
-@bp.app_errorhandler(404)
-def not_found(error):
-    if api.is_api_request():
-        return api.http_error(error)
-    return render_template("web/404.html"), 404
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask every page's host for it; a 404 in every log line helps no one."""
+    response = current_app.response_class(FAVICON, mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
-@bp.app_errorhandler(413)
-def too_large(error):
-    if api.is_api_request():
-        return api.http_error(error)
-    return render_template("web/error.html", message="That request was too large."), 413
+@bp.get("/preview-link/<any(unsubscribe, manage, 'web-version'):which>")
+def preview_link(which: str):
+    """Where a preview's or a test send's personal links lead: what they do for readers."""
+    return render_template("web/preview_link.html", which=which)

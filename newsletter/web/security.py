@@ -1,17 +1,21 @@
 """What every request passes through: CSRF, rate limits, proxies, security headers."""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 
 # Pages that the comparison site may show in an iframe; every other page refuses framing.
-FRAMEABLE_ENDPOINTS = {"public.embed"}
+FRAMEABLE_ENDPOINTS = {"public.embed", "public.embed_subscribe"}
+EMBED_TICKET_MAX_AGE = 12 * 3600
 
 
 def subscribe_limit() -> str:
@@ -30,12 +34,28 @@ def init_app(app: Flask) -> None:
     )
     csrf.init_app(app)
     limiter.init_app(app)
-    app.register_error_handler(429, _too_many_requests)
     app.after_request(_security_headers)
 
 
-def _too_many_requests(error):
-    return render_template("web/429.html", retry=getattr(error, "description", "")), 429
+def _embed_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.extensions["settings"].secret_key, salt="embed-subscribe-form")
+
+
+def embed_ticket() -> str:
+    return _embed_signer().dumps("embed")
+
+
+def embed_post_is_ours(ticket: str | None) -> bool:
+    """The embedded form's stand-in for CSRF: a ticket we signed in the last hours,
+    posted from a page of our own origin (the iframe's), when the browser says."""
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        return False
+    try:
+        _embed_signer().loads(ticket or "", max_age=EMBED_TICKET_MAX_AGE)
+    except BadData:
+        return False
+    return True
 
 
 def _security_headers(response):

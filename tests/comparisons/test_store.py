@@ -79,6 +79,43 @@ def test_given_slug_url_and_date(session, settings):
     assert [r.verdict for r in two.tools[1].reviews] == ["ship", "skip", "skip", "skip"]
 
 
+def _titled(first_tool: str, slug: str | None = None):
+    data = comparison_json()
+    data.pop("slug", None)
+    data.pop("url", None)
+    if slug:
+        data["slug"] = slug
+    data["tools"][0]["name"] = first_tool
+    data["title"] = f"{first_tool} vs {data['tools'][1]['name']}"
+    return comparison_from_json(data)
+
+
+def test_titles_that_derive_one_slug_stay_two_comparisons(session, settings):
+    """"Llama 4 (8B)" and "Llama 4 (70B)" both derive `llama-4-vs-…`: the second
+    used to replace the first silently."""
+    small = store.upsert(session, _titled("Llama 4 (8B)"), settings)
+    large = store.upsert(session, _titled("Llama 4 (70B)"), settings)
+    session.commit()
+    assert small.status == large.status == "created"
+    assert small.comparison.slug == "llama-4-vs-wren-assist"
+    assert large.comparison.slug.startswith("llama-4-vs-wren-assist-") and len(large.comparison.slug) <= 80
+    assert large.comparison.url.endswith("/" + large.comparison.slug)
+    assert sorted(c.title for c in session.scalars(select(Comparison))) == [
+        "Llama 4 (70B) vs Wren Assist", "Llama 4 (8B) vs Wren Assist"]
+    # Re-imports land where they landed, in either order; retyping a title is an update.
+    assert store.upsert(session, _titled("Llama 4 (70B)"), settings).comparison.id == large.comparison.id
+    assert store.upsert(session, _titled("Llama 4 (8B)"), settings).status == "unchanged"
+    assert store.upsert(session, _titled("LLAMA 4 (8b)"), settings).comparison.id == small.comparison.id
+    assert _count(session) == 2
+
+
+def test_an_explicit_slug_names_the_comparison(session, settings):
+    store.upsert(session, _titled("Llama 4 (8B)"), settings)
+    renamed = store.upsert(session, _titled("Llama 4 (70B)", slug="llama-4-vs-wren-assist"), settings)
+    assert renamed.status == "updated" and renamed.comparison.title == "Llama 4 (70B) vs Wren Assist"
+    assert _count(session) == 1
+
+
 def test_json_round_trip_is_unchanged(session, settings):
     stored = store.upsert(session, _page(), settings).comparison
     session.commit()

@@ -3,6 +3,7 @@ sends through a real worker (threads) to the real test SMTP server."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -153,6 +154,35 @@ def test_sweeper_recovers_expired_lease(app, db, session, settings):
         s.commit()
     assert swept.expired == 5 and swept.to_dispatch == [issue_id]
     assert status_counts(db, issue_id) == {"deferred": 5}
+
+
+def test_renewing_extends_only_rows_still_in_hand(app, db, session, settings):
+    make_subscribers(session, 4)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id)
+    session.commit()
+    with db.session() as s:
+        claim = ledger.claim(s, settings, issue_id)
+        first, *rest = claim.rows
+        ledger.record(s, settings, claim.lease, [ledger.RowResult(first.delivery_id, first.subscriber_id,
+                                                                  first.attempts, "sent", "250 ok")])
+        later = claim.lease + timedelta(seconds=30)
+        renewed = ledger.renew(s, settings, claim.lease, [r.delivery_id for r in claim.rows],
+                               now=later - timedelta(seconds=settings.send_lease_seconds))
+        s.commit()
+    assert renewed == later
+    leases = dict(session.execute(select(Delivery.id, Delivery.lease_expires_at)
+                                  .where(Delivery.issue_id == issue_id)).all())
+    assert leases[first.delivery_id] is None  # recorded: not held any more
+    assert {leases[r.delivery_id] for r in rest} == {later}
+    # The old lease no longer fences anything: its writes are ignored, the new one's land.
+    with db.session() as s:
+        ledger.record(s, settings, claim.lease, [ledger.RowResult(rest[0].delivery_id, rest[0].subscriber_id,
+                                                                  rest[0].attempts, "sent", "250 ok")])
+        ledger.record(s, settings, renewed, [ledger.RowResult(rest[1].delivery_id, rest[1].subscriber_id,
+                                                              rest[1].attempts, "sent", "250 ok")])
+        s.commit()
+    assert status_counts(db, issue_id) == {"sent": 2, "sending": 2}
 
 
 def test_pause_resume_cancel(app, db, session, settings, smtp):

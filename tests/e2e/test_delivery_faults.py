@@ -131,6 +131,50 @@ def test_worker_killed_mid_send(app, db, session, relay, worker_process):
     assert status_counts(db, issue_id) == {"sent": 300}
 
 
+class SlowerHandler(SlowHandler):
+    delay = 0.15
+
+
+def test_a_slow_relay_never_loses_the_lease(app, db, session, relay, worker_process, env):
+    """A batch takes longer than the lease (25 messages at 0.15 s against 2 s): the
+    heartbeat renews it, so the sweeper never hands its rows to another worker and
+    nobody gets the issue twice. Without renewal the sweeper re-queued them mid-batch."""
+    server = relay(SlowerHandler)
+    issue_id = _setup(session, 60)
+    worker_process("--concurrency", "2", env={**env, "SEND_LEASE_SECONDS": "2"})
+    dispatch_issue.delay(issue_id)
+    assert drive(db, issue_id, timeout=120, every=0.3) == "sent"
+    got = recipients(server)
+    assert set(got) == {address(i) for i in range(60)}
+    assert max(got.values()) == 1, f"sent twice: {[a for a, n in got.items() if n > 1]}"
+
+
+@pytest.mark.postgresql_only
+def test_a_killed_worker_costs_about_a_minute_at_the_default_lease(app, db, session, relay, worker_process, env):
+    """With the shipped SEND_LEASE_SECONDS and the sweeper at its beat cadence (15 s),
+    the rows a dead worker held are sent by another within about a minute (it was 11)."""
+    defaults = {k: v for k, v in env.items() if k != "SEND_LEASE_SECONDS"}
+    lease = load_settings(defaults).send_lease_seconds
+    server = relay()
+    issue_id = _setup(session, 300)
+    first = worker_process("--concurrency", "2", env=defaults)
+    dispatch_issue.delay(issue_id)
+    deadline = time.monotonic() + 60
+    while len(server.messages()) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in [first.pid, *_children(first.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+    assert len(server.messages()) < 300, "the kill must land mid-send"
+    worker_process("--concurrency", "2", env=defaults)
+    assert drive(db, issue_id, timeout=3 * lease, every=15) == "sent"
+    recovered_in = time.monotonic() - killed_at
+    print(f"recovered {recovered_in:.0f} s after the kill, lease {lease} s")
+    assert lease <= 60 and recovered_in <= lease + 15 + 10
+    assert set(recipients(server)) == {address(i) for i in range(300)}
+
+
 def test_relay_down_then_back(app, db, session, relay, worker_process):
     issue_id = _setup(session, 80)
     worker_process("--concurrency", "2")

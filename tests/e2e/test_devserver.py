@@ -55,6 +55,16 @@ def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         done = opener.open(base + confirm_path, urllib.parse.urlencode({"csrf_token": token}).encode())
         assert "You're subscribed" in done.read().decode()
+
+        # The README's other commands, in a second terminal in the same folder, find this instance.
+        def newsletter(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "newsletter.cli", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=60)
+
+        made = newsletter("create-editor", "second@example.com", "--password", "second-password-1")
+        assert made.returncode == 0, made.stderr
+        listed = newsletter("list-editors")
+        assert listed.returncode == 0 and "second@example.com" in listed.stdout and "editor@example.com" in listed.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -63,4 +73,9 @@ def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
             proc.kill()
             output, _ = proc.communicate()
     assert f"{base}/subscribe" in output
+    # The banner with the addresses is the last thing printed before the requests' log:
+    # the worker's and scheduler's banners no longer scroll it away.
+    before_banner, banner = output.split("is running on embedded defaults", 1)
+    assert "celery@" not in output and "LocalTime" not in output, output
+    assert "Ctrl-C stops everything" in banner and "instance/.env" in banner.replace("\\", "/")
     assert (tmp_path / "instance" / "newsletter.sqlite").exists()

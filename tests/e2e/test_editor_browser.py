@@ -108,3 +108,28 @@ def test_editor_assembles_previews_tests_and_schedules(live_server, newsroom, pa
     with newsroom.session() as session:
         issue = drafts.upcoming_issue(session)
         assert issue.scheduled_at == datetime(2099, 6, 3, 8, 0, tzinfo=timezone.utc)
+
+    # On a phone: every editor page fits 375 px, with the navigation inside the header.
+    page.set_viewport_size({"width": 375, "height": 740})
+    issue_path = page.url.split(live_server.url, 1)[1]
+    for name, path in (("dashboard", "/editor/"), ("issue", issue_path), ("preview", issue_path + "/preview"),
+                       ("weekly-slot", "/editor/schedule"), ("not-found", "/editor/no-such-page")):
+        page.goto(live_server.url + path)
+        screenshot(page, f"phone-{name}")
+        assert fits_the_screen(page), f"{name} scrolls sideways at 375 px"
+    page.click("text=Log out")
+    page.goto(f"{live_server.url}/editor/login")
+    screenshot(page, "phone-login")
+    assert fits_the_screen(page), "login scrolls sideways at 375 px"
+
+
+def fits_the_screen(page) -> bool:
+    """No sideways scroll, and the header holds its navigation."""
+    return page.evaluate("""() => {
+        const root = document.documentElement;
+        const header = document.querySelector('header.site').getBoundingClientRect();
+        const links = [...document.querySelectorAll('header.site nav a, header.site nav button')];
+        const inside = links.every(a => { const r = a.getBoundingClientRect();
+            return r.top >= header.top && r.bottom <= header.bottom && r.right <= root.clientWidth; });
+        return root.scrollWidth <= root.clientWidth && inside;
+    }""")

@@ -1,6 +1,6 @@
 """The whole weekly path with nothing faked: the scheduler's due-scan on a real worker
 hands the issue to the delivery engine, every confirmed subscriber receives it with
-their own unsubscribe link, and that link's one-click POST works."""
+their own unsubscribe and manage links, and the unsubscribe link's one-click POST works."""
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -59,6 +59,8 @@ def test_scheduled_issue_reaches_every_confirmed_subscriber(app, db, settings, c
         link = f"{app.extensions['settings'].base_url}/unsubscribe/{subscriber.id}/{subscriber.unsubscribe_token}"
         assert mail.message["List-Unsubscribe"] == f"<{link}>"
         assert link in mail.html and link in mail.text
+        manage = f"{app.extensions['settings'].base_url}/manage/{subscriber.id}/{subscriber.manage_token}"
+        assert f'href="{manage}"' in mail.html and f"Manage your subscription: {manage}" in mail.text
         assert "Gamma Chat vs Delta Docs" in mail.html and "Alpha Code vs Beta Pilot" in mail.text
         assert subscriber.email in mail.text
 

@@ -14,7 +14,13 @@ from support.issues import FIXED, make_comparison
 
 from newsletter.issues import drafts
 from newsletter.issues.rendering import render_issue
-from newsletter.mail.rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, intro_html, personalise
+from newsletter.mail.rendering import (
+    EMAIL_PLACEHOLDER,
+    MANAGE_PLACEHOLDER,
+    UNSUBSCRIBE_PLACEHOLDER,
+    intro_html,
+    personalise,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -58,8 +64,11 @@ def test_issue_shows_each_comparison_fully(fixed_issue, settings):
         assert "Panel ship" in part and "Entry" in part and "Paid" in part
         assert "The skeptic on Cursor Agent: ship it." in part and "The futurist on Windsurf" in part
         assert "The builder on Code Llama 4" in part
-        assert "https://verdicts.test/comparisons/cursor-agent-vs-windsurf" in part
-        assert UNSUBSCRIBE_PLACEHOLDER in part and EMAIL_PLACEHOLDER in part
+        # Comparison links go through the click counter (`/r/<issue>/<comparison>-<mac>`).
+        assert f"{settings.base_url}/r/{fixed_issue.id}/" in part
+        assert "https://verdicts.test/comparisons/cursor-agent-vs-windsurf" not in part
+        assert UNSUBSCRIBE_PLACEHOLDER in part and EMAIL_PLACEHOLDER in part and MANAGE_PLACEHOLDER in part
+        assert "Manage your subscription" in part
         assert settings.postal_address in part
     assert "Read the full comparison" in mail.html
     assert "<strong>two</strong>" in mail.html
@@ -70,7 +79,7 @@ def test_issue_shows_each_comparison_fully(fixed_issue, settings):
 def test_web_version_has_no_personal_parts(fixed_issue, settings):
     web = render_issue(fixed_issue, settings, personal=False)
     for part in (web.html, web.text):
-        assert UNSUBSCRIBE_PLACEHOLDER not in part and EMAIL_PLACEHOLDER not in part
+        assert UNSUBSCRIBE_PLACEHOLDER not in part and EMAIL_PLACEHOLDER not in part and MANAGE_PLACEHOLDER not in part
         assert "/subscribe" in part
 
 
@@ -101,7 +110,10 @@ def test_plain_text_intro_keeps_paragraphs_and_escapes():
 
 def test_personalise_escapes_in_html_only():
     body = f"<a href=\"{UNSUBSCRIBE_PLACEHOLDER}\">x</a> {EMAIL_PLACEHOLDER}"
-    assert personalise(body, unsubscribe_url="https://u/?a=1&b=2", email="a&b@x", html=True) == (
-        '<a href="https://u/?a=1&amp;b=2">x</a> a&amp;b@x'
+    body += f' <a href="{MANAGE_PLACEHOLDER}">m</a>'
+    assert personalise(body, unsubscribe_url="https://u/?a=1&b=2", manage_url="https://m/?c=3&d=4", email="a&b@x",
+                       html=True) == (
+        '<a href="https://u/?a=1&amp;b=2">x</a> a&amp;b@x <a href="https://m/?c=3&amp;d=4">m</a>'
     )
-    assert personalise(EMAIL_PLACEHOLDER, unsubscribe_url="", email="a&b@x", html=False) == "a&b@x"
+    assert personalise(f"{EMAIL_PLACEHOLDER} {MANAGE_PLACEHOLDER}", unsubscribe_url="", manage_url="https://m/?c&d",
+                       email="a&b@x", html=False) == "a&b@x https://m/?c&d"

@@ -1,6 +1,7 @@
 """Scheduling: time zones, schedule/cancel/reschedule, the due-scan and its race, hand-off."""
 from __future__ import annotations
 
+import re
 import threading
 from datetime import date, datetime, time, timedelta, timezone
 from types import SimpleNamespace
@@ -81,9 +82,12 @@ def test_past_times_and_failing_checks_are_refused_unless_overridden(session, se
     with pytest.raises(SchedulingError, match="passed"):
         scheduling.schedule(session, issue, FIXED - timedelta(hours=1), settings, now=FIXED)
     issue.items[0].comparison.url = "javascript:alert(1)"  # the link check fails
+    issue.subject = " "  # and so does the subject's
     session.flush()
-    with pytest.raises(SchedulingError, match="failing checks.*Links"):
+    with pytest.raises(SchedulingError, match="failing checks.*Links") as refused:
         scheduling.schedule(session, issue, FIXED, settings, now=FIXED)
+    message = str(refused.value)
+    assert "Subject: The issue has no subject. " in message and not re.search(r"[.;:]{2}|\.\s*;", message)
     scheduling.schedule(session, issue, FIXED, settings, override=True, now=FIXED)
     assert issue.checks_overridden
 

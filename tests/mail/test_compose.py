@@ -13,7 +13,7 @@ import pytest
 from newsletter.config import load_settings
 from newsletter.mail.compose import Composer, Recipient
 from newsletter.mail.headers import HeaderError
-from newsletter.mail.rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, RenderedMail
+from newsletter.mail.rendering import EMAIL_PLACEHOLDER, MANAGE_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, RenderedMail
 from newsletter.mail.transport.smtp import SmtpTransport
 
 
@@ -52,6 +52,18 @@ def test_message_is_spliced_per_recipient(settings):
     other = parse(template.fill(recipient(346, "b@example.com", "t2")))
     assert other["Message-ID"] == "<issue-7.sub-346@verdicts.test>"
     assert "b@example.com" in other.get_body(("html",)).get_content()
+
+
+def test_the_manage_link_is_a_hole_filled_per_recipient(settings):
+    html = f'<a href="{UNSUBSCRIBE_PLACEHOLDER}">u</a>\n.<a href="{MANAGE_PLACEHOLDER}">Manage</a>'
+    template = Composer(settings).compose(RenderedMail("S", html, f"Manage: {MANAGE_PLACEHOLDER}\n"))
+    for n, token in ((1, "a&b=c"), (2, "zz")):
+        manage = f"http://newsletter.test/manage/{n}/{token}"
+        message = parse(template.fill(Recipient(f"r{n}@example.com", f"m.{n}", "http://newsletter.test/u", "",
+                                                manage)))
+        html_part = message.get_body(("html",)).get_content()
+        assert f'href="{manage.replace("&", "&amp;")}">Manage' in html_part and MANAGE_PLACEHOLDER not in html_part
+        assert message.get_body(("plain",)).get_content().strip() == f"Manage: {manage}"
 
 
 def test_the_wire_form_is_dot_stuffed_once_and_reads_back_the_same(settings):

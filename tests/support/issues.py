@@ -38,3 +38,18 @@ def make_comparison(
     session.add(comparison)
     session.flush()
     return comparison
+
+
+def send_draft(session, settings):
+    """Draft, schedule and start an issue from what is published, then mark it sent
+    (no delivery runs): an issue as the archive and the click counter see it."""
+    from newsletter.issues import drafts, scheduling
+    from newsletter.models import IssueStatus
+
+    issue = drafts.refresh_draft(session, FIXED - timedelta(days=1)).issue
+    scheduling.schedule(session, issue, FIXED, settings, now=FIXED)
+    assert scheduling.start_due(session, settings, now=FIXED) == [issue.id]
+    session.refresh(issue)
+    issue.status = IssueStatus.SENT
+    session.commit()
+    return issue

@@ -94,6 +94,20 @@ def test_invalid_fields_are_each_named_and_nothing_stored(client, session):
     assert stored(session) == (0, 0, 0)
 
 
+def test_numbers_and_times_out_of_any_range_are_400_naming_the_field(client, session):
+    """A 5,000-digit integer made json.loads raise ValueError, and a time that in UTC
+    falls before year 1 raised OverflowError: both answered 500."""
+    data = comparison_json()
+    data["published_at"] = "0001-01-01T00:00+14:00"
+    body = json.dumps(data).replace('"ship_share": %d' % data["tools"][0]["ship_share"], '"ship_share": ' + "9" * 5000)
+    response = client.post("/api/comparisons", data=body, content_type="application/json", headers=AUTH)
+    assert response.status_code == 400
+    fields = response.get_json()["fields"]
+    assert fields["tools[0].ship_share"] == "must be a whole number from 0 to 100, got a number of 5000 digits"
+    assert fields["published_at"].startswith("is out of range")
+    assert stored(session) == (0, 0, 0)
+
+
 def test_failed_update_leaves_the_stored_comparison(client, session):
     assert post(client, comparison_json()).status_code == 201
     before = client.get(f"/api/comparisons/{SLUG}", headers=AUTH).get_json()

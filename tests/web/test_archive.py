@@ -1,25 +1,17 @@
 """The public archive: only sent issues, web versions without personal parts, the Atom feed."""
 from __future__ import annotations
 
-from datetime import timedelta
 from xml.etree import ElementTree
 
-from support.issues import FIXED, make_comparison
+from support.issues import FIXED, make_comparison, send_draft
 
-from newsletter.issues import drafts, scheduling
-from newsletter.models import IssueStatus
+from newsletter.issues import drafts
 
 
 def sent_issue(db, settings, title=("Sent", "Tool")):
     with db.session() as session:
         make_comparison(session, *title, standfirst="<b>escaped</b> & fine")
-        issue = drafts.refresh_draft(session, FIXED - timedelta(days=1)).issue
-        scheduling.schedule(session, issue, FIXED, settings, now=FIXED)
-        assert scheduling.start_due(session, settings, now=FIXED) == [issue.id]
-        session.refresh(issue)
-        issue.status = IssueStatus.SENT
-        session.commit()
-        return issue.number
+        return send_draft(session, settings).number
 
 
 def test_archive_lists_only_sent_issues(client, db, settings):
@@ -56,6 +48,12 @@ def test_atom_feed(client, db, settings):
     assert entries[0].find("a:link", ns).get("href") == f"{settings.base_url}/archive/{number}"
     content = entries[0].find("a:content", ns).text
     assert "Sent vs Tool" in content and "__UNSUBSCRIBE_URL__" not in content
+    # The article, not the email document: a feed reader shows it inside its own page.
+    assert content.lstrip().startswith("<article>") and content.rstrip().endswith("</article>")
+    for scaffolding in ("<!doctype", "<html", "<head", "<style", "[if mso", "<table"):
+        assert scaffolding not in content.lower(), scaffolding
+    assert "&lt;b&gt;escaped&lt;/b&gt; &amp; fine" in content  # outside text stays text
+    assert entries[0].find("a:summary", ns).text == "<b>escaped</b> & fine"
 
 
 def test_empty_feed_is_valid(client):

@@ -1,24 +1,17 @@
 """The editor's pages: edit the draft, preview, checks, test send, schedule and cancel."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import csrf_token
 from sqlalchemy import func, select
-from support.editors import login, make_editor
 from support.issues import make_comparison
 
 from newsletter.issues import content, drafts, lifecycle, scheduling
 from newsletter.mail.rendering import RenderError
 from newsletter.models import Delivery, Issue, IssueStatus, Subscriber
-
-
-@pytest.fixture
-def editor_client(client, db):
-    make_editor(db)
-    assert login(client).status_code == 302
-    return client
 
 
 @pytest.fixture
@@ -116,7 +109,10 @@ def test_preview_shows_the_email_in_a_sandboxed_frame(editor_client, draft):
     assert 'id="desktop"' in html and 'id="mobile"' in html and 'sandbox="' in html
     assert "New A vs New B + 2 more verdicts" in html  # subject
     assert "Which one should you ship with, New A or New B?" in html  # preheader
-    assert "Read the full comparison: https://verdicts.test/" in html  # the plain-text part
+    assert "Read the full comparison: http://newsletter.test/r/" in html  # the plain-text part, counted links
+    text_part = html.split('id="text-part">', 1)[1].split("</pre>", 1)[0]
+    assert "__UNSUBSCRIBE_URL__" not in text_part and "__RECIPIENT_EMAIL__" not in text_part
+    assert "ed@example.com" in text_part and "/preview-link/unsubscribe" in text_part
     frame = editor_client.get(f"/editor/issues/{draft}/preview/email.html")
     assert frame.status_code == 200
     assert "sandbox" in frame.headers["Content-Security-Policy"]
@@ -157,6 +153,14 @@ def test_test_send_arrives_marked_and_touches_no_subscriber(editor_client, draft
     for message in messages:
         assert message.subject.startswith("[TEST] New A vs New B")
         assert "New A vs New B" in message.text and "__RECIPIENT_EMAIL__" not in message.html
+        # No dead links: both personal links lead to a page that says what they do for readers.
+        for part in (message.text, message.html):
+            assert "http://newsletter.test/preview-link/unsubscribe" in part
+            assert "http://newsletter.test/preview-link/web-version" in part
+            assert "/archive/" not in part and "/subscribe\"" not in part
+    for which in ("unsubscribe", "web-version"):
+        page = editor_client.get(f"/preview-link/{which}")
+        assert page.status_code == 200 and "inactive in a test" in page.get_data(as_text=True)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0
         assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
@@ -172,7 +176,9 @@ def test_bad_test_addresses_send_nothing(editor_client, draft, smtp, addresses, 
     token = csrf_token(editor_client, f"/editor/issues/{draft}/preview")
     response = editor_client.post(f"/editor/issues/{draft}/test", data={"csrf_token": token, "addresses": addresses},
                                   follow_redirects=True)
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert ".." not in page.split("No test sent", 1)[1].split("<", 1)[0]  # "@-sign.." once
     assert smtp.wait_for(1, timeout=0.5) == []
 
 
@@ -198,8 +204,18 @@ def test_schedule_in_the_editors_zone_then_cancel_and_reschedule(editor_client, 
     assert load(db, draft).status == IssueStatus.SCHEDULED
 
 
-def test_send_now_schedules_for_now(editor_client, db, draft, deliverable):
+def test_send_now_says_to_how_many_and_asks_once_more(editor_client, db, draft, deliverable):
+    with db.session() as session:
+        for n, status in enumerate(["confirmed", "confirmed", "confirmed", "pending", "unsubscribed"]):
+            session.add(Subscriber(email=f"r{n}@example.com", email_key=f"r{n}@example.com", status=status,
+                                   unsubscribe_token=f"t{n}"))
+        session.commit()
+    page = editor_client.get(f"/editor/issues/{draft}").get_data(as_text=True)
+    assert re.search(r'id="audience-count">To <strong>3</strong> confirmed subscribers', page)
     html = schedule(editor_client, draft, when="now")
+    assert f"Send issue #{load(db, draft).number} to 3 confirmed subscribers?" in html
+    assert load(db, draft).status == IssueStatus.DRAFT  # asking changed nothing
+    html = schedule(editor_client, draft, when="now", confirmed="1")
     assert "Sending starts within a minute" in html
     issue = load(db, draft)
     assert issue.status == IssueStatus.SCHEDULED
@@ -242,7 +258,6 @@ def test_skipped_issue_shows_why(editor_client, db):
 
 
 def test_once_sending_started_the_preview_shows_the_frozen_content(editor_client, db, draft, settings):
-
     from newsletter.issues import content
     from newsletter.models import Comparison
 
@@ -256,6 +271,8 @@ def test_once_sending_started_the_preview_shows_the_frozen_content(editor_client
         session.commit()
     html = editor_client.get(f"/editor/issues/{draft}/preview").get_data(as_text=True)
     assert "New A vs New B" in html and "Edited later" not in html
+    text_part = html.split('id="text-part">', 1)[1].split("</pre>", 1)[0]  # "the email as sent"
+    assert "__UNSUBSCRIBE_URL__" not in text_part and "ed@example.com" in text_part
     page = editor_client.get(f"/editor/issues/{draft}").get_data(as_text=True)
     assert "the content is frozen" in page and 'id="schedule-form"' not in page
 
@@ -271,3 +288,11 @@ def test_hostile_comparison_text_is_shown_literally_on_editor_pages(editor_clien
         html = editor_client.get(path).get_data(as_text=True)
         assert "<script>alert" not in html, path
     assert "&lt;script&gt;alert" in editor_client.get(f"/editor/issues/{issue_id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/editor/issues/999999", "/editor/no-such-page"])
+def test_editor_404_keeps_the_editor_navigation(editor_client, path):
+    response = editor_client.get(path)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404 and 'id="not-found"' in html
+    assert "Log out" in html and 'href="/editor/"' in html

@@ -41,6 +41,41 @@ def test_embed_may_be_framed_by_the_comparison_site(client):
     assert "X-Frame-Options" not in response.headers
 
 
+def _ticket(client) -> str:
+    return re.search(r'name="ticket" type="hidden" value="([^"]+)"|value="([^"]+)"[^>]*name="ticket"',
+                     client.get("/embed").get_data(as_text=True)).group(1)
+
+
+def _framable(response) -> bool:
+    return ("X-Frame-Options" not in response.headers
+            and "frame-ancestors 'self' https://verdicts.test" in response.headers["Content-Security-Policy"])
+
+
+def test_embedded_form_works_without_cookies_and_every_answer_may_be_framed(app, client, session):
+    """Inside the comparison site's iframe the browser sends no session cookie, and
+    the answer to the POST carried X-Frame-Options: DENY: readers saw a browser error."""
+    ticket = _ticket(client)
+    cookieless = app.test_client(use_cookies=False)
+    bad = cookieless.post("/embed", data={"ticket": ticket, "email": "not an address"})
+    assert bad.status_code == 400 and _framable(bad)
+    assert "not a valid email address" in bad.get_data(as_text=True) and 'name="ticket"' in bad.get_data(as_text=True)
+    good = cookieless.post("/embed", data={"ticket": ticket, "email": "framed@example.com"},
+                           headers={"Origin": "http://localhost"})
+    assert good.status_code == 200 and _framable(good) and CHECK_INBOX in good.get_data(as_text=True)
+    assert [s.email for s in subscribers(session)] == ["framed@example.com"]
+
+
+@pytest.mark.parametrize("ticket, origin", [("", None), ("forged.ticket", None), (None, "https://evil.example")])
+def test_embedded_form_refuses_forged_posts(app, client, session, ticket, origin):
+    cookieless = app.test_client(use_cookies=False)
+    response = cookieless.post("/embed", data={"ticket": ticket if ticket is not None else _ticket(client),
+                                               "email": "forged@example.com"},
+                               headers={"Origin": origin} if origin else {})
+    assert response.status_code == 400 and _framable(response)
+    assert "The form expired" in response.get_data(as_text=True)
+    assert subscribers(session) == []
+
+
 def test_subscribe_stores_pending_and_mails_a_confirmation(client, session, smtp, celery_worker):
     response = post_subscribe(client, "  Reader@Example.COM ", "Reader")
     assert response.status_code == 200
@@ -80,6 +115,8 @@ def test_every_state_gets_the_same_answer_and_only_due_mail_is_sent(client, sess
         ("not-an-address", "", "not a valid email address"),
         ("", "", "Please enter your email address"),
         ("x" * 250 + "@example.com", "", "longer than 254"),
+        ("x" * 65 + "@example.com", "", "before the @-sign can be at most 64 characters"),
+        ("no-at-sign.example.com", "", "must have an @-sign.<"),
         ("victim@example.com\r\nBcc: all@example.com", "", "not allowed"),
         ("ok@example.com", "Eve\r\nBcc: all@example.com", "line breaks"),
         ("ok@example.com", "N" * 101, "at most 100"),
@@ -115,7 +152,8 @@ def test_per_ip_limit_answers_429_with_a_readable_page(make_app, session):
     assert codes == [200, 200, 200, 429]
     response = post_subscribe(client, "r9@example.com")
     assert response.status_code == 429
-    assert "Too many requests" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Too many requests" in html and '<a href="/subscribe" id="back">' in html
     assert {s.email for s in subscribers(session)} == {"r0@example.com", "r1@example.com", "r2@example.com"}
 
 
@@ -267,6 +305,13 @@ def test_unknown_page_is_a_readable_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "Not found" in response.get_data(as_text=True)
+    assert 'rel="icon"' in response.get_data(as_text=True)
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert response.get_data(as_text=True).startswith("<svg")
 
 
 def test_subscriber_count_unchanged_by_get_requests(client, session):

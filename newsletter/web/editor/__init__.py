@@ -1,12 +1,15 @@
-"""The editor area under /editor: login, the issue pages, the delivery pages."""
+"""The editor area under /editor: login, the issue pages, the delivery pages, the
+audience (`subscribers`: list, subscriber, actions, export; `imports`: upload and
+progress), the sender's health (`feedback`)."""
 from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, common, delivery, issues, sending  # noqa: F401 - issues and sending register views on `common.bp`
+from . import auth, common, delivery, feedback, imports, issues, sending, subscribers  # noqa: F401 - they register views on `common.bp`
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(common.bp)
     app.register_blueprint(delivery.bp)
+    app.register_blueprint(feedback.bp)

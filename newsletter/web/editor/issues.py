@@ -12,6 +12,7 @@ from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ...audience import listing, recipients
 from ...issues import drafts, slots
 from ...issues.content import default_subject, included_items
 from ...issues.drafts import DigestError
@@ -31,6 +32,7 @@ def dashboard():
     return render_template(
         "web/editor/dashboard.html", upcoming=drafts.upcoming_issue(session), issues=issues,
         schedule=slots.get_schedule(session), weekdays=WEEKDAYS, to_local=slots.to_local,
+        audience=listing.counts(session), weekly=listing.confirmed_per_week(session),
     )
 
 
@@ -61,6 +63,7 @@ def issue_page(issue_id: int):
         schedule=schedule, addable=drafts.addable_comparisons(session, issue) if editable else [],
         default_subject=default_subject(issue), to_local=slots.to_local,
         scheduled_local=slots.to_local(issue.scheduled_at, schedule.timezone),
+        audience=recipients.receiving_count(session) if editable else None,
     )
 
 

@@ -8,6 +8,7 @@ from markupsafe import escape
 
 from workers.issues import send_test, start_due_issues
 
+from ...audience import recipients
 from ...db import utcnow
 from ...issues import scheduling, slots
 from ...issues.content import preheader_of
@@ -28,7 +29,9 @@ SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 @editor_required
 def preview(issue_id: int):
     issue = get_issue(issue_id)
-    return render_template("web/editor/preview.html", issue=issue, preview=build_preview(issue, settings()),
+    result = build_preview(issue, settings())
+    seen = as_seen_by(result.mail, settings(), current_editor().email, issue) if result.mail else None
+    return render_template("web/editor/preview.html", issue=issue, preview=result, seen=seen,
                            preheader=preheader_of(issue), sandbox=SANDBOX)
 
 
@@ -41,7 +44,7 @@ def preview_html(issue_id: int):
     if result.mail is None:
         body = f"<p style='font-family:sans-serif'>The email cannot be rendered: {escape(result.error)}</p>"
     else:
-        body = as_seen_by(result.mail, settings(), current_editor().email).html
+        body = as_seen_by(result.mail, settings(), current_editor().email, issue).html
     response = Response('<base target="_blank">' + body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = f"sandbox {SANDBOX}; frame-ancestors 'self'"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
@@ -57,7 +60,7 @@ def test_send(issue_id: int):
     try:
         addresses = parse_test_addresses(request.form.get("addresses", ""))
     except BadTestAddresses as exc:
-        flash(f"No test sent: {exc}.", "error")
+        flash(f"No test sent: {str(exc).rstrip('.')}.", "error")
         return redirect(url_for("editor.preview", issue_id=issue_id))
     rendering = build_preview(issue, settings())
     if rendering.mail is None:
@@ -87,6 +90,11 @@ def schedule(issue_id: int):
     issue = get_issue(issue_id)
     target = redirect(url_for("editor.issue_page", issue_id=issue_id))
     send_now = request.form.get("when") == "now"
+    if send_now and not request.form.get("confirmed"):
+        # Sending cannot be taken back: say to how many, and ask once more.
+        return render_template("web/editor/send_now.html", issue=issue, override=request.form.get("override"),
+                               audience=recipients.receiving_count(session),
+                               failing=build_preview(issue, settings()).failing)
     try:
         when = _requested_time(slots.get_schedule(session).timezone)
         scheduling.schedule(session, issue, when, settings(), override=bool(request.form.get("override")))

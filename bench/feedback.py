@@ -1,0 +1,224 @@
+"""Benchmark the ways feedback comes in: bounce mails through `newsletter bounces` over
+SMTP, and signed events through one webhook (Mailgun's) under gunicorn.
+
+    python bench/feedback.py [--events 5000] [--connections 8] [--web-workers 4]
+
+It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
+`test`), loads 2 × N subscribers who were all sent one issue, starts the real
+receiver process and the real web app, then hands N RFC 3464 bounce reports (each
+to its own copy's VERP address, over --connections parallel SMTP sessions) and N
+signed Mailgun bounce events (over as many parallel HTTP clients) and times each
+stream from the first request to the last answer. Nothing may be lost: it counts
+the events stored per source, and the subscribers suppressed. Everything it made is
+removed afterwards. The last line is
+
+    RESULT smtp_events_per_s=… webhook_events_per_s=… smtp_stored=… webhook_stored=… suppressed=…
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import secrets
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import sqlalchemy as sa  # noqa: E402
+
+MAILGUN_KEY = "key-bench-" + secrets.token_hex(8)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"a server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def load(url: str, count: int) -> tuple[int, list[tuple[int, int, str]]]:
+    """2 × count subscribers sent one issue; (issue id, [(delivery id, subscriber id, email)])."""
+    import psycopg
+
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    columns = ("email, email_key, name, status, created_at, updated_at, requested_at, request_ip, "
+               "request_user_agent, confirmed_at, confirm_ip, confirm_user_agent, bounce_reason, confirm_nonce, "
+               "unsubscribe_token, manage_token")
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor().copy(f"COPY subscribers ({columns}) FROM STDIN") as copy:
+            for i in range(2 * count):
+                address = f"reader{i:07d}@bench.example.com"
+                copy.write_row((address, address, "", "confirmed", now, now, now, "", "", now, "", "", "", "",
+                                secrets.token_urlsafe(24), secrets.token_urlsafe(24)))
+    from newsletter.db import Database
+    from newsletter.models import Issue
+
+    db = Database(url)
+    with db.session() as session:
+        issue = Issue(number=1, status="sent", subject="Bench", rendered_subject="Bench", sending_started_at=now_utc(),
+                      finished_at=now_utc())
+        session.add(issue)
+        session.commit()
+        issue_id = issue.id
+    db.dispose()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(
+            "INSERT INTO deliveries (issue_id, subscriber_id, status, attempts, next_attempt_at, last_reply, sent_at,"
+            " updated_at) SELECT %s, id, 'sent', 1, %s, '250 ok', %s, %s FROM subscribers", (issue_id, now, now, now))
+        rows = conn.execute("SELECT d.id, d.subscriber_id, s.email FROM deliveries d"
+                            " JOIN subscribers s ON s.id = d.subscriber_id ORDER BY d.id").fetchall()
+    return issue_id, [tuple(r) for r in rows]
+
+
+def run_parallel(items: list, connections: int, work) -> tuple[float, list]:
+    """Split items over `connections` threads, each calling work(chunk); (seconds, errors)."""
+    chunks = [items[i::connections] for i in range(connections)]
+    errors: list = []
+
+    def run(chunk):
+        try:
+            work(chunk)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="events per way in")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
+    args = parser.parse_args()
+
+    run_id = secrets.token_hex(4)
+    work = Path(tempfile.mkdtemp(prefix="bench-feedback-"))
+    admin = sa.create_engine(args.database, isolation_level="AUTOCOMMIT")
+    db_name = f"newsletter_bench_{run_id}"
+    url = admin.url.set(database=db_name).render_as_string(hide_password=False)
+    smtp_port, web_port = free_port(), free_port()
+    env = {
+        **os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+        "SECRET_KEY": secrets.token_urlsafe(32), "BASE_URL": "https://newsletter.example.com",
+        "MAIL_FROM": "Weekly AI Tool Verdicts <newsletter@bench.example.com>", "RATELIMIT_STORAGE_URI": "memory://",
+        "BOUNCE_DOMAIN": "bounces.bench.example.com", "BOUNCE_LISTEN": f"127.0.0.1:{smtp_port}",
+        "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
+    }
+    procs: list[subprocess.Popen] = []
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        os.environ.update(env)
+        from support import bounces
+
+        from newsletter.mail.verp import Verp
+        from newsletter.migrate import upgrade
+
+        upgrade(url)
+        issue_id, copies = load(url, args.events)
+        by_mail, by_hook = copies[:args.events], copies[args.events:]
+        verp = Verp(env["SECRET_KEY"], env["BOUNCE_DOMAIN"])
+        for name, command in (("bounces", ["bounces"]),
+                              ("web", ["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)])):
+            log = work / f"{name}.log"
+            procs.append(subprocess.Popen([sys.executable, "-m", "newsletter.cli", *command], env=env, cwd=ROOT,
+                                          stdout=open(log, "w"), stderr=subprocess.STDOUT))
+            wait_port(smtp_port if name == "bounces" else web_port, procs[-1], log)
+
+        mails = [(verp.address("b", d), bounces.dsn(verp.address("b", d), email,
+                                                     message_id=f"issue-{issue_id}.sub-{s}@bench.example.com"))
+                 for d, s, email in by_mail]
+
+        def send_mails(chunk):
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=60) as client:
+                for to, raw in chunk:
+                    client.sendmail("", [to], raw)
+
+        smtp_seconds, smtp_errors = run_parallel(mails, args.connections, send_mails)
+
+        def hook_body(n, email):
+            stamp, token = str(int(time.time())), secrets.token_hex(16)
+            signature = hmac.new(MAILGUN_KEY.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
+            return json.dumps({"signature": {"timestamp": stamp, "token": token, "signature": signature},
+                               "event-data": {"id": f"bench-{n}", "event": "failed", "severity": "permanent",
+                                              "recipient": email, "timestamp": time.time(),
+                                              "envelope": {"sender": verp.address("b", n)},
+                                              "delivery-status": {"code": 550, "description": "no such user"}}})
+
+        hooks = [hook_body(d, email).encode() for d, _, email in by_hook]
+
+        def post_hooks(chunk):
+            for body in chunk:
+                conn = http.client.HTTPConnection("127.0.0.1", web_port, timeout=60)
+                conn.request("POST", "/hooks/mailgun", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                if response.status != 200:
+                    raise RuntimeError(f"{response.status} {response.read()[:200]!r}")
+                response.read()
+                conn.close()
+
+        hook_seconds, hook_errors = run_parallel(hooks, args.connections, post_hooks)
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT source, count(*) FROM feedback_events GROUP BY source")).all())
+            suppressed = conn.scalar(sa.text("SELECT count(*) FROM subscribers WHERE status = 'bounced'"))
+        engine.dispose()
+        for label, errors in (("smtp", smtp_errors), ("webhook", hook_errors)):
+            if errors:
+                print(f"{label}: {len(errors)} client threads failed, first: {errors[0]!r}")
+        smtp_rate, hook_rate = args.events / smtp_seconds, args.events / hook_seconds
+        print(f"SMTP receiver: {args.events} bounce mails in {smtp_seconds:.1f}s over {args.connections} connections")
+        print(f"Mailgun webhook: {args.events} events in {hook_seconds:.1f}s over {args.connections} clients, "
+              f"{args.web_workers} gunicorn workers")
+        print(f"RESULT smtp_events_per_s={smtp_rate:.0f} webhook_events_per_s={hook_rate:.0f} "
+              f"smtp_stored={stored.get('smtp', 0)} webhook_stored={stored.get('mailgun', 0)} suppressed={suppressed}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""A mail that came back to a bounce address, turned into events (or kept).
+
+The SMTP receiver and the IMAP poller both end here. The copy a mail is about
+comes from the verified VERP address it was sent to, never from what the mail
+says: anyone can write a bounce, nobody else can make our addresses. What it
+says (hard or soft, the status, the reason) comes from the parsers. When the
+returned copy's Message-ID names a different copy than the address, the two
+disagree and the mail is kept for an editor instead of acted on.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..delivery.models import Delivery
+from ..mail import verp as verp_kinds
+from ..mail.verp import BounceAddress, Verp
+from . import parsers, policy
+from .models import Disposition, FeedbackKind, InboundMessage
+
+log = logging.getLogger(__name__)
+
+KEEP_BYTES = 256 * 1024  # of an unparsed mail, for an editor to read
+KINDS = {parsers.HARD: FeedbackKind.HARD_BOUNCE, parsers.SOFT: FeedbackKind.SOFT_BOUNCE,
+         parsers.COMPLAINT: FeedbackKind.COMPLAINT}
+_ISSUE_MESSAGE_ID = re.compile(r"issue-(\d{1,9})\.sub-(\d{1,12})@")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str  # "event", "duplicate", "unknown delivery", "ignored", "unparsed"
+    detail: str
+
+
+def keep(session: Session, source: str, disposition: str, raw: bytes, envelope_to: str, note: str) -> None:
+    message = parsers.load(raw[:64 * 1024]) if disposition == Disposition.IGNORED else parsers.load(raw)
+    session.add(InboundMessage(
+        source=source, disposition=disposition, envelope_to=parsers.clean(envelope_to, 254),
+        sender=parsers.header_text(message.get("From", ""), 254),
+        subject=parsers.header_text(message.get("Subject", ""), 300), note=parsers.clean(note, 500),
+        size=len(raw), raw=raw[:KEEP_BYTES] if disposition == Disposition.UNPARSED else b"",
+    ))
+    session.flush()
+
+
+def _names_another_copy(session: Session, address: BounceAddress, message_id: str) -> bool:
+    match = _ISSUE_MESSAGE_ID.match(message_id)
+    if address.kind != verp_kinds.ISSUE or match is None:
+        return False
+    named = session.scalar(select(Delivery.id).where(Delivery.issue_id == int(match.group(1)),
+                                                     Delivery.subscriber_id == int(match.group(2))))
+    return named is not None and named != int(address.ident)
+
+
+def ingest(session: Session, settings: Settings, source: str, raw: bytes,
+           addresses: list[tuple[str, BounceAddress]]) -> list[Outcome]:
+    """Turn one returned mail into events for each verified (address, copy); never commits."""
+    parsed = parsers.parse(raw)
+    digest = hashlib.sha256(raw).hexdigest()[:40]
+    outcomes = []
+    for envelope_to, address in addresses:
+        if address.kind == verp_kinds.TEST:
+            keep(session, source, Disposition.IGNORED, raw, envelope_to, "about a test send: " + parsed.note)
+            outcomes.append(Outcome("ignored", "test send"))
+        elif parsed.verdict == parsers.IGNORE:
+            keep(session, source, Disposition.IGNORED, raw, envelope_to, parsed.note)
+            outcomes.append(Outcome("ignored", parsed.note))
+        elif not parsed.is_event:
+            keep(session, source, Disposition.UNPARSED, raw, envelope_to, parsed.note)
+            outcomes.append(Outcome("unparsed", parsed.note))
+        elif _names_another_copy(session, address, parsed.original_message_id):
+            note = f"{parsed.note}, but the returned copy <{parsed.original_message_id}> is not the one {envelope_to} names"
+            keep(session, source, Disposition.UNPARSED, raw, envelope_to, note)
+            outcomes.append(Outcome("unparsed", note))
+        else:
+            ident = int(address.ident)
+            event = policy.Event(
+                source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
+                delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
+                subscriber_id=ident if address.kind == verp_kinds.CONFIRMATION else None,
+                email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
+            )
+            applied = policy.apply(session, settings, event)
+            result = "event" if applied.recorded else (
+                "duplicate" if applied.action == "already recorded" else "unknown delivery")
+            outcomes.append(Outcome(result, applied.action))
+    return outcomes
+
+
+def addresses_in_headers(verp: Verp, raw: bytes) -> list[tuple[str, BounceAddress]]:
+    """For mail read from a mailbox (no envelope): our verified addresses among the
+    headers that carry the envelope recipient, and the returned copy's sender."""
+    message = parsers.load(raw[:256 * 1024])
+    candidates = []
+    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To"):
+        for value in message.get_all(name, []) or []:
+            candidates += re.findall(r"[\w.+-]+@[\w.-]+", str(value))
+    parsed = parsers.parse(raw)
+    if parsed.original_sender:
+        candidates.append(parsed.original_sender)
+    found: dict[BounceAddress, str] = {}
+    for candidate in candidates:
+        address = verp.parse(candidate)
+        if address is not None and address not in found:
+            found[address] = candidate.lower()
+    return [(text, address) for address, text in found.items()]

@@ -1,0 +1,70 @@
+"""Envelope senders that say which copy bounced (VERP), and the check that they are ours.
+
+With BOUNCE_DOMAIN set, every copy leaves with its own MAIL FROM,
+`<kind>-<id>-<mac>@BOUNCE_DOMAIN`: `b` names a delivery (a copy of an issue), `c` a
+subscriber's confirmation mail, `t` a test send. Whatever comes back to that
+address, a DSN, a vacation notice or a hand-written reply, is tied to the copy by
+the address alone, however mangled the bounce. The short MAC (HMAC-SHA256 under a
+key derived from SECRET_KEY, 50 bits in base32) makes the addresses unguessable:
+the receiver refuses any other address at RCPT, so nobody can bounce a subscriber
+out of the list by writing to `b-123-…`, and it never relays.
+
+Lower case only: some servers lower-case the local part of a bounce address.
+It lives in `mail` (not in `feedback`) because the composer makes the addresses
+and mail comes before every feature; `feedback` verifies them with `parse()`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+ISSUE, CONFIRMATION, TEST = "b", "c", "t"
+KINDS = (ISSUE, CONFIRMATION, TEST)
+_MAC_CHARS = 10
+_LOCAL = re.compile(r"([bct])-([0-9a-z]{1,32})-([a-z2-7]{10})")
+
+
+@dataclass(frozen=True)
+class BounceAddress:
+    kind: str  # ISSUE, CONFIRMATION or TEST
+    ident: str  # the delivery id, the subscriber id, or a random test id
+
+
+def _key(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"newsletter verp v1", hashlib.sha256).digest()
+
+
+def _mac(key: bytes, kind: str, ident: str) -> str:
+    digest = hmac.new(key, f"{kind}-{ident}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii")[:_MAC_CHARS].lower()
+
+
+class Verp:
+    """Makes and checks this deployment's bounce addresses (key derived once)."""
+
+    def __init__(self, secret_key: str, domain: str):
+        self.domain = domain.lower()
+        self._key = _key(secret_key)
+
+    def address(self, kind: str, ident: int | str) -> str:
+        ident = str(ident).lower()
+        if kind not in KINDS or not re.fullmatch(r"[0-9a-z]{1,32}", ident):
+            raise ValueError(f"not a bounce address kind and id: {kind!r} {ident!r}")
+        return f"{kind}-{ident}-{_mac(self._key, kind, ident)}@{self.domain}"
+
+    def parse(self, address: str) -> BounceAddress | None:
+        """The copy a bounce address names, or None if it is not one of ours (wrong
+        domain, malformed, or a MAC that does not verify)."""
+        local, at, domain = address.strip().strip("<>").rpartition("@")
+        if not at or domain.lower().rstrip(".") != self.domain:
+            return None
+        match = _LOCAL.fullmatch(local.lower())
+        if match is None:
+            return None
+        kind, ident, mac = match.groups()
+        if not hmac.compare_digest(mac, _mac(self._key, kind, ident)):
+            return None
+        return BounceAddress(kind, ident)
