@@ -4,6 +4,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -34,6 +35,9 @@ def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
          "--instance", str(tmp_path / "instance")],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         base = f"http://127.0.0.1:{port}"
         form = wait_for(f"{base}/subscribe")
@@ -65,13 +69,20 @@ def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
         assert made.returncode == 0, made.stderr
         listed = newsletter("list-editors")
         assert listed.returncode == 0 and "second@example.com" in listed.stdout and "editor@example.com" in listed.stdout
+        # The banner waits for the children's start-up chatter; a stop before it would hide it.
+        deadline = time.monotonic() + 30
+        while not any("Ctrl-C stops everything" in line for line in list(lines)):
+            assert time.monotonic() < deadline, "the banner never came"
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            output, _ = proc.communicate(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            output, _ = proc.communicate()
+            proc.wait()
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert f"{base}/subscribe" in output
     # The banner with the addresses is the last thing printed before the requests' log:
     # the worker's and scheduler's banners no longer scroll it away.

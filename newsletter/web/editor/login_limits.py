@@ -21,18 +21,24 @@ PER_CLIENT = 20
 
 @dataclass(frozen=True)
 class Attempt:
-    keys: tuple[str, str]
+    keys: tuple[str, ...]
     allowed: bool
 
 
 def take(prefix: str, account: str, client: str) -> Attempt:
     """Spend one guess from both budgets; `allowed` is False when either is used up
-    (and then the slot is returned at once: a refused guess checks nothing)."""
+    (and then the slot is returned at once: a refused guess checks nothing).
+
+    The pair budget is taken first and the client's only by a guess the pair allowed,
+    so guesses refused for one account never crowd the client's counter while they
+    give their slot back: forty guesses at once check exactly five passwords."""
     storage = security.limiter.storage
     hashed = hashlib.sha256(account.encode("utf-8")).hexdigest()[:24]  # no address kept in the store
-    keys = (f"{prefix}:login:pair:{client}:{hashed}", f"{prefix}:login:client:{client}")
-    pair, per_client = (storage.incr(key, WINDOW_SECONDS) for key in keys)
-    attempt = Attempt(keys, pair <= PER_ACCOUNT_AND_CLIENT and per_client <= PER_CLIENT)
+    pair_key, client_key = f"{prefix}:login:pair:{client}:{hashed}", f"{prefix}:login:client:{client}"
+    if storage.incr(pair_key, WINDOW_SECONDS) > PER_ACCOUNT_AND_CLIENT:
+        give_back(Attempt((pair_key,), False))
+        return Attempt((), False)
+    attempt = Attempt((pair_key, client_key), storage.incr(client_key, WINDOW_SECONDS) <= PER_CLIENT)
     if not attempt.allowed:
         give_back(attempt)
     return attempt
