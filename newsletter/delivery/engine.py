@@ -16,11 +16,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..audience.tokens import manage_url, unsubscribe_url
 from ..config import Settings
-from ..db import Database
+from ..db import Database, utcnow
 from ..mail import verp
 from ..mail.compose import Composer, MessageTemplate, Recipient
 from ..mail.headers import HeaderError
@@ -48,7 +48,7 @@ class RunResult:
     skipped: int = 0
     more_due: bool = False  # stopped with due rows left: continue at once
     retry_at: datetime | None = None  # earliest time deferred rows are due
-    stopped: str = ""  # why the run ended early: "not sending", "paused", "relay unavailable", "budget"
+    stopped: str = ""  # why the run ended early: "not sending", "paused", "relay unavailable", "budget", "lease"
     retries: list[datetime] = field(default_factory=list)
 
 
@@ -82,12 +82,20 @@ class _Batch:
         self.pending: list[ledger.RowResult] = []
         self.paused = False  # the bounce-rate guard stopped the issue
         self.lock = threading.Lock()
+        self.margin = timedelta(seconds=settings.send_lease_seconds / 6)  # renewals come every third
 
     def renew(self) -> None:
         with self.lock, self.db.session() as session:
             lease = ledger.renew(session, self.settings, self.claim.lease, [r.delivery_id for r in self.claim.rows])
             session.commit()
-            self.claim.lease = lease
+            if lease is not None:  # else the rows are gone: keep the old lease and let it run out
+                self.claim.lease = lease
+
+    def expiring(self) -> bool:
+        """Our own clock says the lease is nearly out: the heartbeat could not renew it
+        (the database is out of reach) or the rows were taken back, so another worker
+        may be sending them now. Sending on would send them twice."""
+        return utcnow() >= self.claim.lease - self.margin
 
     def add(self, row: ledger.Claimed, status: str, reply: str) -> None:
         self.pending.append(ledger.RowResult(row.delivery_id, row.subscriber_id, row.attempts, status, reply))
@@ -248,6 +256,10 @@ def _send_batch(settings, issue_id, prepared, connection, limiter, batch: _Batch
         except HeaderError as exc:
             batch.add(row, D.FAILED, str(exc))
             continue
+        if batch.expiring():
+            batch.release_rest(rows[index:])
+            batch.result.more_due = True
+            return connection, "lease"
         limiter.acquire()
         try:
             outcome = connection.send(composer.envelope_from(verp.ISSUE, row.delivery_id), row.email, payload)

@@ -241,13 +241,13 @@ def record(
 
 def renew(
     session: Session, settings: Settings, lease: datetime, delivery_ids: list[int], now: datetime | None = None
-) -> datetime:
-    """A new lease for the rows still held under `lease`; rows already recorded or
-    released (lease cleared) and rows the sweeper took back are left alone."""
+) -> datetime | None:
+    """A new lease for the rows still held under `lease`, or None if none is (all
+    recorded, or the sweeper took them back: the holder must not send them)."""
     renewed = (now or utcnow()) + timedelta(seconds=settings.send_lease_seconds)
-    session.execute(update(_t).where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING,
-                                     _t.c.lease_expires_at == lease).values(lease_expires_at=renewed))
-    return renewed
+    held = session.execute(update(_t).where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING,
+                                            _t.c.lease_expires_at == lease).values(lease_expires_at=renewed))
+    return renewed if held.rowcount else None
 
 
 def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:

@@ -140,20 +140,38 @@ def test_unsubscribe_before_claim_gets_nothing(app, db, session, smtp, settings)
     assert status_counts(db, issue_id) == {"sent": 29, "skipped": 1}
 
 
-def test_sweeper_recovers_expired_lease(app, db, session, settings):
-    make_subscribers(session, 5)
+def _claim_and_let_lapse(db, session, settings, count: int):
+    """A claimed batch whose holder went quiet: its lease ran out long ago."""
+    make_subscribers(session, count)
     issue_id = make_sending_issue(session)
     ledger.start(session, issue_id)
     session.commit()
     with db.session() as s:
         claim = ledger.claim(s, settings, issue_id)
-        s.execute(update(Delivery).values(lease_expires_at=claim.lease.replace(year=2000)))
+        claim.lease = claim.lease.replace(year=2000)
+        s.execute(update(Delivery).values(lease_expires_at=claim.lease))
         s.commit()
+    return issue_id, claim
+
+
+def test_sweeper_recovers_expired_lease(app, db, session, settings):
+    issue_id, _ = _claim_and_let_lapse(db, session, settings, 5)
     with db.session() as s:
         swept = sweep.sweep(s, settings)
         s.commit()
     assert swept.expired == 5 and swept.to_dispatch == [issue_id]
     assert status_counts(db, issue_id) == {"deferred": 5}
+
+
+def test_renewing_rows_the_sweeper_took_back_gives_no_lease(app, db, session, settings):
+    """A worker cut off past its lease learns on its next renewal that the rows are
+    no longer its own, and keeps the old lease, which its own clock sees run out."""
+    issue_id, claim = _claim_and_let_lapse(db, session, settings, 3)
+    with db.session() as s:
+        sweep.sweep(s, settings)
+        assert ledger.renew(s, settings, claim.lease, [r.delivery_id for r in claim.rows]) is None
+        s.commit()
+    assert status_counts(db, issue_id) == {"deferred": 3}
 
 
 def test_renewing_extends_only_rows_still_in_hand(app, db, session, settings):
