@@ -31,10 +31,11 @@ def hard_bounce_rate(session: Session, issue_id: int) -> tuple[int, int]:
     return bounced, bounced + counts.get(D.SENT, 0)
 
 
-def check(session: Session, settings: Settings, issue_id: int) -> str | None:
+def check(session: Session, settings: Settings, issue_id: int, status: str | None = None) -> str | None:
     """Pause the issue if it is sending and its hard-bounce rate passed MAX_BOUNCE_RATE;
-    return the reason shown to editors, or None."""
-    if session.scalar(select(Issue.status).where(Issue.id == issue_id)) != IssueStatus.SENDING:
+    return the reason shown to editors, or None. `status`: the issue's, if the caller
+    read it already (a finished issue's late bounce then costs no query here)."""
+    if (status or session.scalar(select(Issue.status).where(Issue.id == issue_id))) != IssueStatus.SENDING:
         return None
     bounced, tried = hard_bounce_rate(session, issue_id)
     if tried < settings.bounce_rate_min_sample or bounced * 100 <= settings.max_bounce_rate * tried:

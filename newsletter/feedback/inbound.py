@@ -14,11 +14,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..delivery.models import Delivery
 from ..mail import verp as verp_kinds
 from ..mail.verp import BounceAddress, Verp
 from . import parsers, policy
@@ -29,7 +27,6 @@ log = logging.getLogger(__name__)
 KEEP_BYTES = 256 * 1024  # of an unparsed mail, for an editor to read
 KINDS = {parsers.HARD: FeedbackKind.HARD_BOUNCE, parsers.SOFT: FeedbackKind.SOFT_BOUNCE,
          parsers.COMPLAINT: FeedbackKind.COMPLAINT}
-_ISSUE_MESSAGE_ID = re.compile(r"issue-(\d{1,9})\.sub-(\d{1,12})@")
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,6 @@ def keep(session: Session, source: str, disposition: str, raw: bytes, envelope_t
     session.flush()
 
 
-def _names_another_copy(session: Session, address: BounceAddress, message_id: str) -> bool:
-    match = _ISSUE_MESSAGE_ID.match(message_id)
-    if address.kind != verp_kinds.ISSUE or match is None:
-        return False
-    named = session.scalar(select(Delivery.id).where(Delivery.issue_id == int(match.group(1)),
-                                                     Delivery.subscriber_id == int(match.group(2))))
-    return named is not None and named != int(address.ident)
-
-
 def ingest(session: Session, settings: Settings, source: str, raw: bytes,
            addresses: list[tuple[str, BounceAddress]]) -> list[Outcome]:
     """Turn one returned mail into events for each verified (address, copy); never commits."""
@@ -74,19 +62,22 @@ def ingest(session: Session, settings: Settings, source: str, raw: bytes,
         elif not parsed.is_event:
             keep(session, source, Disposition.UNPARSED, raw, envelope_to, parsed.note)
             outcomes.append(Outcome("unparsed", parsed.note))
-        elif _names_another_copy(session, address, parsed.original_message_id):
-            note = f"{parsed.note}, but the returned copy <{parsed.original_message_id}> is not the one {envelope_to} names"
-            keep(session, source, Disposition.UNPARSED, raw, envelope_to, note)
-            outcomes.append(Outcome("unparsed", note))
         else:
             ident = int(address.ident)
             event = policy.Event(
                 source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
                 delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
                 subscriber_id=ident if address.kind == verp_kinds.CONFIRMATION else None,
+                message_id=parsed.original_message_id if address.kind == verp_kinds.ISSUE else "",
                 email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
             )
             applied = policy.apply(session, settings, event)
+            if applied.action == policy.ANOTHER_COPY:
+                note = (f"{parsed.note}, but the returned copy <{parsed.original_message_id}> "
+                        f"is not the one {envelope_to} names")
+                keep(session, source, Disposition.UNPARSED, raw, envelope_to, note)
+                outcomes.append(Outcome("unparsed", note))
+                continue
             result = "event" if applied.recorded else (
                 "duplicate" if applied.action == "already recorded" else "unknown delivery")
             outcomes.append(Outcome(result, applied.action))

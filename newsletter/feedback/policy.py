@@ -34,6 +34,7 @@ from ..config import Settings
 from ..db import insert_for, utcnow
 from ..delivery import guard, ledger
 from ..delivery.models import Delivery, DeliveryStatus
+from ..issues.models import Issue
 from .models import FeedbackEvent, FeedbackKind, FeedbackSource
 
 _ISSUE_MESSAGE_ID = re.compile(r"issue-(\d{1,9})\.sub-(\d{1,12})@(.+)")
@@ -68,15 +69,24 @@ class _Target:
     issue_id: int | None
     subscriber_id: int
     email: str
+    subscriber_status: str
+    issue_status: str | None = None
+
+
+ANOTHER_COPY = "names another copy"  # Applied.action when the address and the returned copy disagree
 
 
 def _our_domain(settings: Settings) -> str:
     return parseaddr(settings.mail_from)[1].rpartition("@")[2].lower() or "localhost"
 
 
-def _target(session: Session, settings: Settings, event: Event) -> _Target | None:
-    columns = (Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Subscriber.email)
-    query = select(*columns).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+def _target(session: Session, settings: Settings, event: Event) -> _Target | str | None:
+    """The copy the event is about, in one query; ANOTHER_COPY when a verified address
+    and the returned copy's Message-ID name different copies."""
+    columns = (Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Subscriber.email,
+               Subscriber.status.label("subscriber_status"), Issue.status.label("issue_status"))
+    query = (select(*columns).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .join(Issue, Issue.id == Delivery.issue_id))
     row = None
     if event.delivery_id is not None:
         row = session.execute(query.where(Delivery.id == event.delivery_id)).first()
@@ -86,9 +96,9 @@ def _target(session: Session, settings: Settings, event: Event) -> _Target | Non
             row = session.execute(query.where(Delivery.issue_id == int(match.group(1)),
                                               Delivery.subscriber_id == int(match.group(2)))).first()
     elif event.subscriber_id is not None:
-        found = session.execute(select(Subscriber.id, Subscriber.email)
+        found = session.execute(select(Subscriber.id, Subscriber.email, Subscriber.status)
                                 .where(Subscriber.id == event.subscriber_id)).first()
-        return _Target(None, None, found.id, found.email) if found else None
+        return _Target(None, None, found.id, found.email, found.status) if found else None
     elif event.email:
         row = session.execute(
             query.where(Subscriber.email_key == event.email.strip().lower(),
@@ -99,7 +109,10 @@ def _target(session: Session, settings: Settings, event: Event) -> _Target | Non
         return None
     if event.email and event.source not in MAIL_SOURCES and event.email.strip().lower() != row.email.lower():
         return None  # a signed report about one address cannot act on another's copy
-    return _Target(row.id, row.issue_id, row.subscriber_id, row.email)
+    named = _ISSUE_MESSAGE_ID.fullmatch(event.message_id) if event.delivery_id is not None else None
+    if named and (int(named.group(1)), int(named.group(2))) != (row.issue_id, row.subscriber_id):
+        return ANOTHER_COPY
+    return _Target(row.id, row.issue_id, row.subscriber_id, row.email, row.subscriber_status, row.issue_status)
 
 
 def _record(session: Session, event: Event, target: _Target, now: datetime) -> int | None:
@@ -120,17 +133,19 @@ def apply(session: Session, settings: Settings, event: Event, now: datetime | No
     target = _target(session, settings, event)
     if target is None:
         return Applied(False, "unknown delivery: nothing changed")
+    if target == ANOTHER_COPY:
+        return Applied(False, ANOTHER_COPY)
     event_id = _record(session, event, target, now)
     if event_id is None:
         return Applied(False, "already recorded", target.issue_id)
     paused = None
     reason = event.reason or event.status or event.kind
     if event.kind == FeedbackKind.HARD_BOUNCE:
-        action = _suppress(session, target.subscriber_id, f"bounced: {reason}", now)
+        action = _suppress(session, target, f"bounced: {reason}", now)
         if target.delivery_id is not None and ledger.bounced_after(session, target.delivery_id, reason, now):
-            paused = guard.check(session, settings, target.issue_id)
+            paused = guard.check(session, settings, target.issue_id, target.issue_status)
     elif event.kind == FeedbackKind.SOFT_BOUNCE:
-        action = _soft(session, settings, target.subscriber_id, reason, now)
+        action = _soft(session, settings, target, reason, now)
     elif event.kind == FeedbackKind.COMPLAINT:
         changed = suppression.mark_complained(session, target.subscriber_id, now)
         action = "unsubscribed: complaint" if changed else "already marked as a complaint"
@@ -145,25 +160,28 @@ def apply(session: Session, settings: Settings, event: Event, now: datetime | No
     return Applied(True, action, target.issue_id, paused)
 
 
-def _suppress(session: Session, subscriber_id: int, reason: str, now: datetime) -> str:
-    if suppression.refuse_confirmation(session, subscriber_id, reason, now):
+def _suppress(session: Session, target: _Target, reason: str, now: datetime) -> str:
+    """By the status `_target` read: both writes are conditional, so one that moved
+    meanwhile (a pending address confirmed) is still handled by the other."""
+    status = target.subscriber_status
+    if status == SubscriberStatus.PENDING and suppression.refuse_confirmation(session, target.subscriber_id,
+                                                                             reason, now):
         return "suppressed: the confirmation mail bounced"
-    status = session.scalar(select(Subscriber.status).where(Subscriber.id == subscriber_id))
-    if status not in SubscriberStatus.RECEIVING:
+    if status not in (*SubscriberStatus.RECEIVING, SubscriberStatus.PENDING):
         return f"recorded: subscriber is {status}"
-    suppression.mark_bounced(session, [(subscriber_id, reason)], now)
+    suppression.mark_bounced(session, [(target.subscriber_id, reason)], now)  # only a receiving row moves
     return "suppressed: bounced"
 
 
-def _soft(session: Session, settings: Settings, subscriber_id: int, reason: str, now: datetime) -> str:
+def _soft(session: Session, settings: Settings, target: _Target, reason: str, now: datetime) -> str:
     since = now - timedelta(days=settings.soft_bounce_days)
     count = session.scalar(
-        select(func.count()).where(FeedbackEvent.subscriber_id == subscriber_id,
+        select(func.count()).where(FeedbackEvent.subscriber_id == target.subscriber_id,
                                    FeedbackEvent.kind == FeedbackKind.SOFT_BOUNCE,
                                    FeedbackEvent.received_at >= since)
     ) or 0
     if count < settings.soft_bounce_limit:
         return f"soft bounce {count} of {settings.soft_bounce_limit} in {settings.soft_bounce_days} days"
-    return _suppress(session, subscriber_id,
+    return _suppress(session, target,
                      f"{count} soft bounces in {settings.soft_bounce_days} days; last: {reason}", now) \
         + f" after {count} soft bounces"
