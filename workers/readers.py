@@ -2,6 +2,8 @@
 left), and forgetting the address hashes that click counting keeps briefly."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 
 from newsletter.delivery import rate
@@ -23,10 +25,10 @@ def send_welcome(subscriber_id: int) -> str:
 
 
 @shared_task
-def sweep_welcomes() -> int:
+def sweep_welcomes(pending_seconds: float = welcome.LOST_AFTER.total_seconds()) -> int:
     """Re-enqueue welcomes whose message was lost, whose retry is due, or whose worker died."""
     with database().session() as session:
-        ids = welcome.lost(session)
+        ids = welcome.lost(session, pending_for=timedelta(seconds=pending_seconds))
     for subscriber_id in ids:
         send_welcome.delay(subscriber_id)
     return len(ids)

@@ -165,13 +165,15 @@ def deliver(db: Database, settings: Settings, subscriber_id: int, now: datetime 
     return status
 
 
-def lost(session: Session, now: datetime | None = None, limit: int = 1000) -> list[int]:
+def lost(session: Session, now: datetime | None = None, limit: int = 1000,
+         pending_for: timedelta = LOST_AFTER) -> list[int]:
     """Subscriber ids whose welcome is due and has no message on the way: pending for
-    a while, deferred and due, or claimed by a worker whose lease expired."""
+    `pending_for`, deferred and due, or claimed by a worker whose lease expired.
+    A duplicate hint is harmless (the claim lets one through), a missing one is not."""
     now = now or utcnow()
     rows = session.scalars(
         select(Welcome.subscriber_id).where(or_(
-            and_(Welcome.status == W.PENDING, Welcome.next_attempt_at <= now - LOST_AFTER),
+            and_(Welcome.status == W.PENDING, Welcome.next_attempt_at <= now - pending_for),
             and_(Welcome.status == W.DEFERRED, Welcome.next_attempt_at <= now),
             and_(Welcome.status == W.SENDING, Welcome.lease_expires_at < now),
         )).order_by(Welcome.id).limit(limit)
