@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import suppression, tokens
@@ -179,3 +179,8 @@ def lost(session: Session, now: datetime | None = None, limit: int = 1000,
         )).order_by(Welcome.id).limit(limit)
     )
     return list(rows)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """How many welcomes are in each state: what the editors' page shows."""
+    return dict(session.execute(select(Welcome.status, func.count()).group_by(Welcome.status)).all())
