@@ -201,3 +201,38 @@ def test_settings_are_checked_and_store_nothing_when_bad(session):
     session.rollback()
     stored = welcome_mail.get_settings(session)
     assert (stored.enabled, stored.subject, stored.catchup_days, stored.counts_as_sent) == (True, "", 14, False)
+
+
+def test_a_welcome_bounce_comes_back_to_its_reader(db, env, smtp):
+    """Its own VERP kind names the subscriber, so a late bounce suppresses them like an issue's."""
+    from newsletter.feedback import policy
+    from newsletter.feedback.hooks import make_event
+    from newsletter.feedback.models import FeedbackKind, FeedbackSource
+    from newsletter.mail.compose import Composer
+    from newsletter.mail.verp import BounceAddress
+
+    settings = load_settings({**env, "BOUNCE_DOMAIN": "bounces.verdicts.test"})
+    with db.session() as session:
+        comparison(session, "Pen", "Writing")
+        session.commit()
+    ada = confirmed(db)
+    assert welcome.deliver(db, settings, ada) == WelcomeStatus.SENT
+    sender = smtp.wait_for(1)[0].envelope_from
+    verp = Composer(settings).verp
+    assert verp.parse(sender) == BounceAddress("w", str(ada))
+    event = make_event(FeedbackSource.SMTP, "bounce-1", FeedbackKind.HARD_BOUNCE, verp=verp, envelope_sender=sender,
+                       reason="550 5.1.1 mailbox gone")
+    with db.session() as session:
+        assert policy.apply(session, settings, event).recorded
+        session.commit()
+        assert session.get(Subscriber, ada).status == SubscriberStatus.BOUNCED
+
+
+def test_erasure_takes_the_welcome_row_with_it(db, settings):
+    from newsletter.delivery.recipient import erase_person
+
+    ada = confirmed(db)
+    with db.session() as session:
+        assert erase_person(session, settings.secret_key, ada, "editor")
+        session.commit()
+    assert row(db, ada) is None
