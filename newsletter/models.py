@@ -10,7 +10,7 @@ from .delivery.models import Delivery, DeliveryStatus
 from .editors.models import Editor
 from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage
 from .issues.models import IntroFormat, Issue, IssueItem, IssueStatus, SendSchedule
-from .readers.models import Click, IssueVariant
+from .readers.models import Click, IssueVariant, Welcome, WelcomeSettings, WelcomeStatus
 
 __all__ = [
     "REVIEWERS",
@@ -40,4 +40,7 @@ __all__ = [
     "SubscriberStatus",
     "Tool",
     "Verdict",
+    "Welcome",
+    "WelcomeSettings",
+    "WelcomeStatus",
 ]

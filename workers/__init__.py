@@ -60,6 +60,7 @@ def celery_init_app(app: Flask) -> Celery:
         task_routes={
             "workers.audience.send_confirmation": {"queue": "mail"},
             "workers.issues.send_test": {"queue": "mail"},
+            "workers.readers.send_welcome": {"queue": "mail"},
             "workers.delivery.send_batch": {"queue": "bulk"},
         },
         beat_schedule=beat_schedule(),

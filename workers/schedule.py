@@ -12,6 +12,11 @@ def beat_schedule() -> dict:
             "task": "workers.audience.resend_lost_confirmations",
             "schedule": 60.0,
         },
+        # Welcome mails whose message was lost, whose retry is due, or whose worker died.
+        "sweep-welcomes": {
+            "task": "workers.readers.sweep_welcomes",
+            "schedule": 60.0,
+        },
         # Every 15 s, so rows of a dead worker are due again within a minute of its last
         # lease renewal (SEND_LEASE_SECONDS, 45 s).
         "sweep-deliveries": {

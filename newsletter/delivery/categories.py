@@ -1,6 +1,8 @@
 """The audience's category sets at the snapshot: each recipient's variant key is
 copied from their subscriber, each distinct key's variant is frozen
 (`readers.variants`), and whoever would get an empty mail is marked `empty`.
+With "a welcome counts as already sent" on, a reader's key also names the
+comparisons their welcome carried (`readers.welcome_next`).
 
 Runs in the same transaction as `ledger.start`, before any row can be claimed, so
 what a recipient gets is decided once, when sending starts.
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
-from ..readers import variants
+from ..readers import categories, variants, welcome_next
 from .models import Delivery
 from .models import DeliveryStatus as D
 
@@ -25,6 +27,7 @@ def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
     fresh = (Delivery.issue_id == issue_id, Delivery.status == D.PENDING, Delivery.attempts == 0)
     chosen = select(Subscriber.categories).where(Subscriber.id == Delivery.subscriber_id).scalar_subquery()
     session.execute(update(Delivery).where(*fresh).values(variant=chosen).execution_options(synchronize_session=False))
+    _leave_out_welcomed(session, issue_id, fresh)
     keys = set(session.scalars(select(Delivery.variant).where(*fresh).distinct()))
     empty = variants.freeze(session, settings, issue_id, keys)
     if not empty:
@@ -34,3 +37,16 @@ def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
         .values(status=D.EMPTY, last_reply=EMPTY_REPLY, updated_at=utcnow())
         .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+def _leave_out_welcomed(session: Session, issue_id: int, fresh) -> None:
+    welcomed = welcome_next.left_out(session, issue_id)
+    if not welcomed:
+        return
+    rows = session.execute(select(Delivery.id, Delivery.subscriber_id, Delivery.variant)
+                           .where(*fresh, Delivery.subscriber_id.in_(list(welcomed)))).all()
+    for row in rows:
+        key = categories.with_left_out(row.variant, welcomed[row.subscriber_id])
+        if key != row.variant and len(key) <= categories.MAX_KEY:  # longer: they get their set's issue whole
+            session.execute(update(Delivery).where(Delivery.id == row.id).values(variant=key))
+    welcome_next.applied(session, issue_id, [row.subscriber_id for row in rows])

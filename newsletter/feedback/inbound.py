@@ -67,7 +67,7 @@ def ingest(session: Session, settings: Settings, source: str, raw: bytes,
             event = policy.Event(
                 source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
                 delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
-                subscriber_id=ident if address.kind == verp_kinds.CONFIRMATION else None,
+                subscriber_id=ident if address.kind in verp_kinds.PER_SUBSCRIBER else None,
                 message_id=parsed.original_message_id if address.kind == verp_kinds.ISSUE else "",
                 email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
             )

@@ -7,21 +7,28 @@ parts the placeholders mark.
 from __future__ import annotations
 
 from ..config import Settings
-from ..mail.rendering import (
-    EMAIL_PLACEHOLDER,
-    MANAGE_PLACEHOLDER,
-    UNSUBSCRIBE_PLACEHOLDER,
-    RenderedMail,
-    intro_html,
-    render_mjml,
-    render_text,
-    safe_link,
-)
+from ..mail.rendering import RenderedMail, intro_html, placeholders, render_mjml, render_text, safe_link
 from .content import included_items, preheader_of, subject_of
 from .links import tracked_url
 from .models import Issue, IssueStatus
 
 REVIEWER_ROLES = {"builder": "The builder", "skeptic": "The skeptic", "futurist": "The futurist", "buyer": "The buyer"}
+
+
+def comparison_context(comparison, featured: tuple[str, str], url: str) -> dict:
+    """One comparison as `_comparisons.*` shows it, quoting the `featured` reviewer of
+    each tool (the first review if that one is missing)."""
+    tools = []
+    for tool, reviewer in zip(comparison.tools, featured):
+        review = next((r for r in tool.reviews if r.reviewer == reviewer), None)
+        review = review or (tool.reviews[0] if tool.reviews else None)
+        tools.append(dict(
+            name=tool.name, tagline=tool.tagline, category=tool.category, ship_share=tool.ship_share,
+            community_vote=tool.community_vote, entry_price=tool.entry_price,
+            quote=review.quote if review else "",
+            role=REVIEWER_ROLES.get(review.reviewer, review.reviewer) if review else "",
+        ))
+    return dict(title=comparison.title, standfirst=comparison.standfirst, url=url, tools=tools)
 
 
 def issue_context(issue: Issue, settings: Settings, *, personal: bool = True, items=None) -> dict:
@@ -31,21 +38,11 @@ def issue_context(issue: Issue, settings: Settings, *, personal: bool = True, it
     comparisons = []
     for item in items:
         comparison = item.comparison
-        tools = []
-        for tool, featured in zip(comparison.tools, (item.featured_reviewer_a, item.featured_reviewer_b)):
-            review = next((r for r in tool.reviews if r.reviewer == featured), None)
-            review = review or (tool.reviews[0] if tool.reviews else None)
-            tools.append(dict(
-                name=tool.name, tagline=tool.tagline, category=tool.category, ship_share=tool.ship_share,
-                community_vote=tool.community_vote, entry_price=tool.entry_price,
-                quote=review.quote if review else "",
-                role=REVIEWER_ROLES.get(review.reviewer, review.reviewer) if review else "",
-            ))
         url = safe_link(comparison.url)
         if personal and url != "about:invalid" and issue.id is not None:
             # In the mail, through the click counter; the web version and feed link directly.
             url = tracked_url(settings.base_url, settings.secret_key, issue.id, comparison.id)
-        comparisons.append(dict(title=comparison.title, standfirst=comparison.standfirst, url=url, tools=tools))
+        comparisons.append(comparison_context(comparison, (item.featured_reviewer_a, item.featured_reviewer_b), url))
     return dict(
         newsletter_name=settings.newsletter_name,
         number=issue.number,
@@ -56,9 +53,7 @@ def issue_context(issue: Issue, settings: Settings, *, personal: bool = True, it
         intro_text=issue.intro.strip(),
         comparisons=comparisons,
         personal=personal,
-        unsubscribe_link=UNSUBSCRIBE_PLACEHOLDER,
-        manage_link=MANAGE_PLACEHOLDER,
-        recipient=EMAIL_PLACEHOLDER,
+        **placeholders(),
         subscribe_link=f"{settings.base_url}/subscribe",
         archive_link=f"{settings.base_url}/archive/{issue.number}",
         postal_address=settings.postal_address,

@@ -32,6 +32,11 @@ MANAGE_PLACEHOLDER = "__MANAGE_URL__"
 EMAIL_PLACEHOLDER = "__RECIPIENT_EMAIL__"
 
 
+def placeholders() -> dict[str, str]:
+    """The personal parts as a mail's template context holds them, for the composer to fill."""
+    return dict(unsubscribe_link=UNSUBSCRIBE_PLACEHOLDER, manage_link=MANAGE_PLACEHOLDER, recipient=EMAIL_PLACEHOLDER)
+
+
 class RenderError(Exception):
     """A template or MJML error, with the template's name in the message."""
 

@@ -2,7 +2,7 @@
 
 With BOUNCE_DOMAIN set, every copy leaves with its own MAIL FROM,
 `<kind>-<id>-<mac>@BOUNCE_DOMAIN`: `b` names a delivery (a copy of an issue), `c` a
-subscriber's confirmation mail, `t` a test send. Whatever comes back to that
+subscriber's confirmation mail, `w` a subscriber's welcome mail, `t` a test send. Whatever comes back to that
 address, a DSN, a vacation notice or a hand-written reply, is tied to the copy by
 the address alone, however mangled the bounce. The short MAC (HMAC-SHA256 under a
 key derived from SECRET_KEY, 50 bits in base32) makes the addresses unguessable:
@@ -21,15 +21,17 @@ import hmac
 import re
 from dataclasses import dataclass
 
-ISSUE, CONFIRMATION, TEST = "b", "c", "t"
-KINDS = (ISSUE, CONFIRMATION, TEST)
+ISSUE, CONFIRMATION, TEST, WELCOME = "b", "c", "t", "w"
+KINDS = (ISSUE, CONFIRMATION, TEST, WELCOME)
+# Kinds whose id is a subscriber's: what comes back acts on that subscriber.
+PER_SUBSCRIBER = (CONFIRMATION, WELCOME)
 _MAC_CHARS = 10
-_LOCAL = re.compile(r"([bct])-([0-9a-z]{1,32})-([a-z2-7]{10})")
+_LOCAL = re.compile(r"([bctw])-([0-9a-z]{1,32})-([a-z2-7]{10})")
 
 
 @dataclass(frozen=True)
 class BounceAddress:
-    kind: str  # ISSUE, CONFIRMATION or TEST
+    kind: str  # ISSUE, CONFIRMATION, WELCOME or TEST
     ident: str  # the delivery id, the subscriber id, or a random test id
 
 

@@ -5,6 +5,10 @@ A comparison's categories are its tools' categories (the site's "Developer Tools
 sorted and joined by newlines, or "" for all (the default, which also takes in
 categories that appear later). The key is what delivery groups by: one rendering
 per distinct key in the audience, never one per person.
+
+A delivery's variant key may also name comparisons left out for that reader
+(`with_left_out`: those their welcome mail already carried, when editors say a
+welcome counts as already sent); a category key never holds the separator.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from ..issues.models import IssueItem
 
 ALL = ""
 MAX_KEY = 1000
+LEFT_OUT = "\x1fwithout:"
 
 
 class CategoryError(ValueError):
@@ -50,12 +55,22 @@ def of_item(item: IssueItem) -> set[str]:
     return {tool.category for tool in item.comparison.tools}
 
 
+def with_left_out(key: str, comparison_ids: set[int]) -> str:
+    """A variant key: the categories `key`, less these comparisons."""
+    return key + LEFT_OUT + ",".join(str(i) for i in sorted(comparison_ids)) if comparison_ids else key
+
+
+def split_key(key: str) -> tuple[str, set[int]]:
+    key, _, left_out = key.partition(LEFT_OUT)
+    return key, {int(i) for i in left_out.split(",") if i}
+
+
 def items_for(items: list[IssueItem], key: str) -> list[IssueItem]:
     """The issue's comparisons a reader with this key gets, in the editor's order."""
-    if key == ALL:
-        return list(items)
+    key, left_out = split_key(key)
     wanted = chosen(key)
-    return [item for item in items if of_item(item) & wanted]
+    return [item for item in items
+            if (key == ALL or of_item(item) & wanted) and item.comparison_id not in left_out]
 
 
 def set_for(session: Session, subscriber: Subscriber, categories: list[str]) -> None:

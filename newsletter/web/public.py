@@ -7,12 +7,13 @@ from datetime import timedelta
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from workers.audience import send_confirmation
+from workers.readers import send_welcome
 
 from ..audience import subscriptions, tokens
 from ..audience.addresses import InvalidSubscription
 from ..audience.models import SubscriberStatus
 from ..audience.subscriptions import Consent
-from ..readers import categories
+from ..readers import categories, welcome
 from .context import get_session
 from .context import settings as _settings
 from .forms import ConfirmForm, EmbedSubscribeForm, SubscribeForm
@@ -134,7 +135,7 @@ def confirm(token: str):
     settings = _settings()
     session = get_session()
     try:
-        subscriptions.confirm(
+        subscriber = subscriptions.confirm(
             session,
             settings.secret_key,
             token,
@@ -144,8 +145,15 @@ def confirm(token: str):
     except tokens.TokenError as exc:
         session.rollback()
         return _token_problem(exc)
+    _welcome(session, subscriber.id)
     session.commit()
     return render_template("web/confirmed.html", already=False)
+
+
+def _welcome(session, subscriber_id: int) -> None:
+    """The welcome's ledger row goes in with the confirmation; the task is only the hint."""
+    if welcome.ask(session, subscriber_id):
+        after_commit(send_welcome, subscriber_id)
 
 
 def _token_problem(exc: tokens.TokenError):
@@ -193,6 +201,7 @@ def resubscribe(subscriber_id: int, token: str):
     if not ConfirmForm().validate():
         return render_template("web/error.html", message="The form expired. Please try again."), 400
     if subscriptions.resubscribe(session, subscriber, _consent()):
+        _welcome(session, subscriber.id)
         session.commit()
         return render_template("web/confirmed.html", already=False, again=True)
     session.rollback()

@@ -29,6 +29,7 @@ from support.delivery import (
     recipients,
     status_counts,
 )
+from support.processes import children as _children
 
 from newsletter.config import load_settings
 from newsletter.delivery import engine, ledger
@@ -85,19 +86,6 @@ def celery_app(celery_app):
     purge_broker(celery_app)
     yield celery_app
     purge_broker(celery_app)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return found
 
 
 def _setup(session, count: int) -> int:

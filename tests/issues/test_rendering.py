@@ -5,11 +5,11 @@ Regenerate the golden files after an intended template change with
 """
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support import golden
 from support.issues import FIXED, make_comparison
 
 from newsletter.issues import drafts
@@ -42,11 +42,7 @@ def fixed_issue(session):
 
 
 def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"{path.name} is missing: run with UPDATE_GOLDEN=1 to create it"
-    assert actual == path.read_text(encoding="utf-8"), f"{name} changed; if intended, run with UPDATE_GOLDEN=1"
+    golden.check_golden(GOLDEN, name, actual)
 
 
 def test_golden_html_and_text(fixed_issue, settings):

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ...mail.verp import Verp
+from ...mail.verp import PER_SUBSCRIBER, Verp
 from ..models import FeedbackKind
 from ..parsers import clean
 from ..policy import Event
@@ -77,7 +77,7 @@ def make_event(source: str, key: str, kind: FeedbackKind, *, verp: Verp | None, 
     the original Message-ID, else by the address."""
     address = verp.parse(envelope_sender) if verp and envelope_sender else None
     delivery_id = int(address.ident) if address is not None and address.kind == "b" else None
-    subscriber_id = int(address.ident) if address is not None and address.kind == "c" else None
+    subscriber_id = int(address.ident) if address is not None and address.kind in PER_SUBSCRIBER else None
     return Event(source=source, event_key=clean(key, 200), kind=kind, delivery_id=delivery_id,
                  subscriber_id=subscriber_id, message_id="" if address else clean(message_id, 300).strip("<>"),
                  email=clean(email, 254), status=clean(status, 20), reason=clean(reason, 2000),

@@ -1,11 +1,11 @@
 """The editor area under /editor: login, the issue pages, the delivery pages, the
 audience (`subscribers`: list, subscriber, actions, export; `imports`: upload and
-progress), the sender's health (`feedback`)."""
+progress), the welcome mail (`welcome`), the sender's health (`feedback`)."""
 from __future__ import annotations
 
 from flask import Flask
 
-from . import auth, common, delivery, feedback, imports, issues, sending, subscribers  # noqa: F401 - they register views on `common.bp`
+from . import auth, common, delivery, feedback, imports, issues, sending, subscribers, welcome  # noqa: F401 - they register views on `common.bp`
 
 
 def init_app(app: Flask) -> None:
