@@ -50,7 +50,7 @@ def subscribe(page, url, email, *, tick=(), screenshot=None):
     page.wait_for_selector("#check-inbox")
 
 
-def test_choosing_categories_on_the_subscribe_form(page, categorised, screenshot):
+def test_choosing_categories_on_the_subscribe_form(page, categorised, screenshot, smtp):
     url = categorised.url
     subscribe(page, url, "picky@example.com", tick=("Writing Assistants", "Image Generation"), screenshot=screenshot)
     assert stored(categorised, "picky@example.com").categories == "Image Generation\nWriting Assistants"
@@ -70,9 +70,10 @@ def test_choosing_categories_on_the_subscribe_form(page, categorised, screenshot
     page.click("button[type=submit]")
     page.wait_for_selector("#check-inbox")
     assert stored(categorised, "changed-mind@example.com").categories == ""
+    assert smtp.wait_for(3, timeout=30)  # the confirmation mails are out before the worker stops
 
 
-def test_changing_categories_on_the_manage_page(page, categorised, screenshot):
+def test_changing_categories_on_the_manage_page(page, categorised, screenshot, smtp):
     url = categorised.url
     subscribe(page, url, "reader@example.com", tick=("Image Generation", "Writing Assistants"))
     reader = stored(categorised, "reader@example.com")
@@ -106,3 +107,4 @@ def test_changing_categories_on_the_manage_page(page, categorised, screenshot):
     page.wait_for_selector("#manage-flash")
     assert stored(categorised, "reader@example.com").categories == ""
     assert ticked(page) == ["*"]
+    assert smtp.wait_for(1, timeout=30)  # the confirmation mail is out before the worker stops
