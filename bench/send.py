@@ -1,7 +1,7 @@
 """Benchmark the delivery engine end to end: PostgreSQL, Redis, real Celery workers,
 and Postfix's smtp-sink as a fast loopback relay.
 
-    python bench/send.py --subscribers 100000 [--smtp-port PORT] [--workers 2]
+    python bench/send.py --subscribers 100000 [--smtp-port PORT] [--workers 2] [--categories K]
 
 It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
 `test`), migrates it, loads N confirmed subscribers and one issue of five demo
@@ -16,6 +16,17 @@ Everything it made is removed afterwards. The last line is
 
 where peak_rss_mb is the largest RSS of any one worker process (the sum over all
 of them is printed above it).
+
+With `--categories K` (K > 1) it sends twice in the same run, each time on a fresh
+scratch database with fresh workers and the same issue (max(5, K) comparisons over
+K categories, `send_data`): first with every reader on "all" (one variant, the
+issue itself), then with the readers spread evenly over K category sets (K variants,
+each frozen at the snapshot). The last line is then
+
+    RESULT single_msgs_per_s=… variants_msgs_per_s=… k=K ratio=… single_seconds=…
+           variants_seconds=… peak_rss_mb=… delivered=… distinct=…
+
+where ratio is variants/single and delivered, distinct are those of the K-variant send.
 """
 from __future__ import annotations
 
@@ -29,12 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import send_data  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 
@@ -110,42 +121,6 @@ def family(pid: int) -> list[int]:
     return pids
 
 
-def real_issue(session, settings) -> int:
-    """An issue of five comparisons made the way production makes one: the demo
-    comparisons imported, the draft assembled, scheduled, and frozen by the due-scan
-    (rendered once with MJML). Returns its id, now `sending`."""
-    from datetime import timedelta
-
-    from newsletter.db import utcnow
-    from newsletter.dev import demo
-    from newsletter.issues import drafts, scheduling
-    from newsletter.issues.content import included_items
-
-    now = utcnow()
-    demo.load_comparisons(session, settings)
-    issue = drafts.refresh_draft(session, now).issue
-    kept = [item.comparison_id for item in included_items(issue)][:5]
-    drafts.arrange(issue, kept, {})
-    scheduling.schedule(session, issue, now + timedelta(seconds=1), settings, now=now)
-    [started] = scheduling.start_due(session, settings, now=now + timedelta(seconds=2))
-    return started
-
-
-def load_subscribers(url: str, count: int) -> None:
-    import psycopg
-
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    columns = ("email, email_key, name, status, created_at, updated_at, requested_at, request_ip, "
-               "request_user_agent, confirmed_at, confirm_ip, confirm_user_agent, bounce_reason, confirm_nonce, "
-               "unsubscribe_token, manage_token")
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        with conn.cursor().copy(f"COPY subscribers ({columns}) FROM STDIN") as copy:
-            for i in range(count):
-                address = f"reader{i:07d}@bench.example.com"
-                copy.write_row((address, address, "", "confirmed", now, now, now, "", "", now, "", "", "", "",
-                                secrets.token_urlsafe(24), secrets.token_urlsafe(24)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -153,12 +128,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
     parser.add_argument("--pool", default="solo", help="celery pool of each worker (solo: one process each)")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--categories", type=int, default=1,
+                        help="K > 1: also send with the audience spread over K category sets, and compare")
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--keep-logs", action="store_true", help="keep the sink and worker logs (path printed)")
     args = parser.parse_args()
+    k = max(1, args.categories)
+    single = send_once(args, k, send_data.category_sets(1), "single variant")
+    if k == 1:
+        print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
+              f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']}")
+        return
+    spread = send_once(args, k, send_data.category_sets(k), f"{k} variants")
+    ratio = spread["rate"] / single["rate"] if single["rate"] else 0.0
+    print(f"RESULT single_msgs_per_s={single['rate']:.0f} variants_msgs_per_s={spread['rate']:.0f} k={k} "
+          f"ratio={ratio:.3f} single_seconds={single['seconds']:.1f} variants_seconds={spread['seconds']:.1f} "
+          f"peak_rss_mb={max(single['peak_mb'], spread['peak_mb']):.1f} delivered={spread['received']} "
+          f"distinct={spread['distinct']}")
 
+
+def send_once(args, k: int, keys: list[str], label: str) -> dict:
+    """One send on a scratch database of its own, with its own workers and sink."""
+    print(f"--- {label}: {args.subscribers} subscribers over {len(keys)} category set(s)")
     run_id = secrets.token_hex(4)
     work = Path(tempfile.mkdtemp(prefix="bench-send-"))
     admin = sa.create_engine(args.database, isolation_level="AUTOCOMMIT")
@@ -190,10 +183,10 @@ def main() -> None:
 
         upgrade(url)
         started = time.monotonic()
-        load_subscribers(url, args.subscribers)
+        send_data.load_subscribers(url, args.subscribers, keys)
         db = Database(url)
         with db.session() as session:
-            issue_id = real_issue(session, load_settings())
+            issue_id = send_data.real_issue(session, load_settings(), k)
             session.commit()
             html = session.get(Issue, issue_id).html
         print(f"loaded {args.subscribers} subscribers and a {len(html.encode()) // 1024} KB issue "
@@ -233,6 +226,9 @@ def main() -> None:
         seconds = time.monotonic() - t0
         with db.session() as session:
             counts = dict(session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
+            frozen = session.execute(sa.text("SELECT count(*), coalesce(avg(length(html)), 0) FROM issue_variants "
+                                             "WHERE NOT empty")).one()
+        db.dispose()
         delivered = counts.get("sent", 0)
         if sink is not None:
             time.sleep(0.5)
@@ -243,13 +239,15 @@ def main() -> None:
         else:
             received, distinct = delivered, delivered  # an outside sink: trust the database
         print(f"issue status: {status}; delivery rows: {counts}")
+        if frozen[0]:
+            print(f"{frozen[0]} variants frozen, {int(frozen[1]) // 1024} KB of HTML each on average")
         print(f"sink received {received} messages to {distinct} distinct recipients "
               f"({'OK' if received == distinct == args.subscribers else 'MISMATCH'})")
         print(f"workers: {args.workers} x pool={args.pool}; peak RSS per process {peak_max / 1024:.1f} MB, "
               f"sum over processes {peak_sum / 1024:.1f} MB")
         rate = delivered / seconds if seconds else 0.0
-        print(f"RESULT messages_per_s={rate:.0f} seconds={seconds:.1f} peak_rss_mb={peak_max / 1024:.1f} "
-              f"delivered={received} distinct={distinct}")
+        print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s")
+        return dict(rate=rate, seconds=seconds, peak_mb=peak_max / 1024, received=received, distinct=distinct)
     finally:
         for proc in workers:
             if proc.poll() is None:

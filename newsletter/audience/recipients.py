@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from .models import Subscriber, SubscriberStatus
@@ -23,9 +23,14 @@ class RecipientRow:
     manage_token: str
 
 
+def receiving() -> ColumnElement[bool]:
+    """Who receives issues now, as a condition on `Subscriber`."""
+    return Subscriber.status.in_(SubscriberStatus.RECEIVING)
+
+
 def receiving_ids() -> Select:
     """SELECT of the ids of everyone who receives issues now."""
-    return select(Subscriber.id).where(Subscriber.status.in_(SubscriberStatus.RECEIVING))
+    return select(Subscriber.id).where(receiving())
 
 
 def receiving_count(session: Session) -> int:

@@ -52,16 +52,18 @@ def is_absolute_http(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def run_checks(issue, mail: RenderedMail, base_url: str) -> list[Check]:
+def run_checks(issue, mail: RenderedMail, base_url: str, items=None) -> list[Check]:
+    """The checks of one rendering: the whole issue, or a category variant holding
+    `items` (judged by its own subject and comparisons)."""
     html = personalise(mail.html, unsubscribe_url=base_url + SAMPLE_UNSUBSCRIBE, manage_url=base_url + SAMPLE_MANAGE,
                        email=SAMPLE_EMAIL, html=True)
     size = len(html.encode("utf-8"))
-    count = len(included_items(issue))
+    items = included_items(issue) if items is None else items
+    count, subject = len(items), subject_of(issue, items)
     bad = [link for link in links_in(mail.html)
            if link not in (UNSUBSCRIBE_PLACEHOLDER, MANAGE_PLACEHOLDER) and not is_absolute_http(link)]
     return [
-        Check("subject", "Subject", bool(subject_of(issue).strip()),
-              "" if subject_of(issue).strip() else "The issue has no subject."),
+        Check("subject", "Subject", bool(subject.strip()), "" if subject.strip() else "The issue has no subject."),
         Check("comparisons", "Comparisons", count > 0,
               f"{count} comparison{'s' if count != 1 else ''}." if count else "The issue has no comparisons."),
         Check("size", "Size under Gmail's 102 KB clip", size <= GMAIL_CLIP_BYTES,

@@ -5,6 +5,7 @@ shows it, and scheduling is blocked until it is fixed.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import Settings
@@ -28,11 +29,17 @@ class Preview:
 
 
 def build_preview(issue: Issue, settings: Settings) -> Preview:
+    return preview_of(issue, settings, lambda: current_mail(issue, settings))
+
+
+def preview_of(issue: Issue, settings: Settings, render: Callable[[], RenderedMail], items=None) -> Preview:
+    """A rendering and its checks: `render` is the path the send takes (the whole
+    issue, or a category variant holding `items`), so the preview is what readers get."""
     try:
-        mail = current_mail(issue, settings)
+        mail = render()
     except RenderError as exc:
         return Preview(mail=None, error=str(exc))
-    return Preview(mail=mail, checks=run_checks(issue, mail, settings.base_url))
+    return Preview(mail=mail, checks=run_checks(issue, mail, settings.base_url, items))
 
 
 def inactive_link(settings: Settings, which: str) -> str:

@@ -30,16 +30,20 @@ PAST_GRACE = timedelta(minutes=1)
 
 def schedule(
     session: Session, issue: Issue, when: datetime, settings: Settings, *, override: bool = False,
-    now: datetime | None = None,
+    failing: list[str] | None = None, now: datetime | None = None,
 ) -> None:
     """Schedule (or reschedule) the issue for `when` (UTC); "send now" is `when=now`.
 
     The pre-flight checks gate it: a failing one refuses, unless the editor overrides.
+    `failing` is what the caller's checks found over every variant that will be sent
+    (`readers.previews.preflight`: this package cannot see the audience's categories);
+    by default the whole issue's.
     """
     now = now or utcnow()
     if when < now - PAST_GRACE:
         raise SchedulingError("that time has passed; pick a time in the future or send now")
-    failing = build_preview(issue, settings).failing
+    if failing is None:
+        failing = build_preview(issue, settings).failing
     if failing and not override:
         raise SchedulingError("fix the failing checks first, or tick the box to send anyway. " + " ".join(failing))
     if not lifecycle.move(session, issue.id, "schedule", scheduled_at=when, checks_overridden=bool(failing),

@@ -28,11 +28,18 @@ def render(issue, settings: Settings, key: str) -> RenderedMail | None:
 
 def freeze(session: Session, settings: Settings, issue_id: int, keys: set[str]) -> set[str]:
     """Render and store the variants not stored yet; return the keys that get nothing.
-    A `RenderError` propagates (the whole issue rendered, so a part of it will)."""
+    Keys whose readers get the same comparisons share one rendering. A `RenderError`
+    propagates (the whole issue rendered, so a part of it will)."""
     issue = load_issue(session, issue_id)
+    included = included_items(issue)
     stored = {v.key: v for v in session.scalars(select(IssueVariant).where(IssueVariant.issue_id == issue_id))}
+    rendered: dict[tuple[int, ...], RenderedMail] = {}
     for key in sorted(keys - set(stored) - {ALL}):
-        mail = render(issue, settings, key)
+        items = items_for(included, key)
+        same = tuple(item.comparison_id for item in items)
+        if items and same not in rendered:
+            rendered[same] = render_issue(issue, settings, items=items)
+        mail = rendered.get(same)
         variant = IssueVariant(issue_id=issue_id, key=key, empty=mail is None)
         if mail is not None:
             variant.rendered_subject, variant.html, variant.text = mail.subject, mail.html, mail.text
@@ -49,10 +56,17 @@ def frozen(session: Session, issue_id: int, key: str) -> RenderedMail | None:
     return RenderedMail(variant.rendered_subject, variant.html, variant.text)
 
 
-def preview(session: Session, issue, settings: Settings, category: str) -> RenderedMail | None:
-    """What a reader of one category gets: frozen once sent (if that set occurred), else rendered now."""
+def frozen_keys(session: Session, issue_id: int) -> list[str]:
+    """The sets frozen when the issue's sending started (the whole issue's "" is not a row)."""
+    return list(session.scalars(select(IssueVariant.key).where(IssueVariant.issue_id == issue_id)
+                                .order_by(IssueVariant.key)))
+
+
+def sent_mail(session: Session, issue, settings: Settings, key: str) -> RenderedMail | None:
+    """What readers of `key` get: the frozen variant once sending started, else
+    rendered now, exactly as `freeze` will."""
     if issue.status not in IssueStatus.UPCOMING:
-        mail = frozen(session, issue.id, category)
+        mail = frozen(session, issue.id, key)
         if mail is not None:
             return mail
-    return render(issue, settings, category)
+    return render(issue, settings, key)

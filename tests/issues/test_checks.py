@@ -1,11 +1,16 @@
 """Pre-flight checks: size, no comparisons, links, subject."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from support.issues import FIXED, make_comparison
 
 from newsletter.issues import drafts
 from newsletter.issues.checks import GMAIL_CLIP_BYTES, failing, links_in, run_checks
+from newsletter.issues.content import included_items
+from newsletter.issues.preview import preview_of
 from newsletter.issues.rendering import render_issue
+from newsletter.mail.rendering import RenderError
 
 
 def checks_for(issue, settings) -> dict[str, bool]:
@@ -48,3 +53,26 @@ def test_links_that_are_not_absolute_http_fail(session, settings):
 
 def test_links_in_finds_hrefs_and_srcs():
     assert links_in('<a href="https://a">x</a><img src="/b"><a name="n">') == ["https://a", "/b"]
+
+
+def test_a_variant_is_judged_by_its_own_subject_and_comparisons(session, settings):
+    """A category variant holds some of the comparisons: its count and subject are its own."""
+    make_comparison(session, "Lead", "One", published_at=FIXED - timedelta(hours=1))
+    make_comparison(session, "Second", "Two", published_at=FIXED - timedelta(hours=2))
+    issue = drafts.refresh_draft(session, FIXED).issue
+    part = [item for item in issue.items if item.comparison.title == "Second vs Two"]
+    result = {c.key: c for c in run_checks(issue, render_issue(issue, settings, items=part), settings.base_url, part)}
+    assert result["comparisons"].detail == "1 comparison."
+    assert all(c.ok for c in result.values())
+    assert run_checks(issue, render_issue(issue, settings, items=[]), settings.base_url, [])[1].ok is False
+
+
+def test_a_render_error_in_any_rendering_is_the_previews_answer(session, settings):
+    make_comparison(session)
+    issue = drafts.refresh_draft(session, FIXED).issue
+
+    def broken():
+        raise RenderError("issue.mjml: unexpected tag")
+
+    result = preview_of(issue, settings, broken, included_items(issue))
+    assert result.mail is None and result.failing == ["The email cannot be rendered: issue.mjml: unexpected tag"]

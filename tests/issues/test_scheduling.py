@@ -92,6 +92,18 @@ def test_past_times_and_failing_checks_are_refused_unless_overridden(session, se
     assert issue.checks_overridden
 
 
+def test_the_callers_checks_over_every_variant_gate_too(session, settings):
+    """The whole issue passes; a variant's failing check (found by `readers.previews`) still refuses."""
+    issue = scheduled_issue(session, settings, FIXED)
+    scheduling.cancel(session, issue, now=FIXED)
+    variant_failing = ["As seen by a “Image” reader: The email cannot be rendered: boom."]
+    with pytest.raises(SchedulingError, match="As seen by a “Image” reader"):
+        scheduling.schedule(session, issue, FIXED, settings, failing=variant_failing, now=FIXED)
+    assert issue.status == IssueStatus.DRAFT
+    scheduling.schedule(session, issue, FIXED, settings, failing=variant_failing, override=True, now=FIXED)
+    assert issue.status == IssueStatus.SCHEDULED and issue.checks_overridden
+
+
 def test_due_scan_moves_to_sending_and_freezes_the_content(session, settings):
     issue = scheduled_issue(session, settings, FIXED)
     assert scheduling.start_due(session, settings, now=FIXED - timedelta(minutes=1)) == []

@@ -53,3 +53,26 @@ def send_draft(session, settings):
     issue.status = IssueStatus.SENT
     session.commit()
     return issue
+
+
+def break_variant(monkeypatch, titles: list[str], message: str) -> None:
+    """Make the category variant holding exactly `titles` fail to render (the whole
+    issue and every other variant still render), as a template error would."""
+    from newsletter.mail.rendering import RenderError
+    from newsletter.readers import variants
+
+    real = variants.render_issue
+
+    def render_issue(issue, settings, *, personal=True, items=None):
+        if items is not None and [item.comparison.title for item in items] == titles:
+            raise RenderError(message)
+        return real(issue, settings, personal=personal, items=items)
+
+    monkeypatch.setattr(variants, "render_issue", render_issue)
+
+
+def no_due_scan_hint(monkeypatch) -> None:
+    """"Send now" hands the due-scan a hint; here nothing runs it."""
+    from workers import issues as issue_tasks
+
+    monkeypatch.setattr(issue_tasks.start_due_issues, "delay", lambda: None)

@@ -19,6 +19,7 @@ from ...issues.drafts import DigestError
 from ...issues.models import Issue, IssueStatus
 from ...issues.preview import build_preview
 from ...issues.slots import WEEKDAYS, SchedulingError
+from ...readers import previews
 from ..context import get_session, settings
 from .auth import editor_required
 from .common import bp, get_issue
@@ -58,8 +59,11 @@ def issue_page(issue_id: int):
     issue = get_issue(issue_id)
     editable = issue.status in IssueStatus.UPCOMING
     schedule = slots.get_schedule(session)
+    preview = build_preview(issue, settings()) if editable else None
+    variants = previews.all_variants(session, issue, settings(), preview)
     return render_template(
-        "web/editor/issue.html", issue=issue, preview=build_preview(issue, settings()) if editable else None,
+        "web/editor/issue.html", issue=issue, preview=preview, variants=variants,
+        failing=previews.failing(preview, variants) if editable else [],
         schedule=schedule, addable=drafts.addable_comparisons(session, issue) if editable else [],
         default_subject=default_subject(issue), to_local=slots.to_local,
         scheduled_local=slots.to_local(issue.scheduled_at, schedule.timezone),

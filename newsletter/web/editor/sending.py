@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, time
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from markupsafe import escape
 
 from workers.issues import send_test, start_due_issues
@@ -11,10 +11,12 @@ from workers.issues import send_test, start_due_issues
 from ...audience import recipients
 from ...db import utcnow
 from ...issues import scheduling, slots
-from ...issues.content import preheader_of
+from ...issues.content import included_items, preheader_of
 from ...issues.preview import as_seen_by, build_preview
 from ...issues.slots import SchedulingError
 from ...issues.testsend import BadTestAddresses, parse_test_addresses
+from ...readers import categories, previews
+from ...readers.categories import items_for
 from ..context import get_session, settings
 from ..jobs import after_commit
 from .auth import current_editor, editor_required
@@ -28,11 +30,24 @@ SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
 @bp.get("/issues/<int:issue_id>/preview")
 @editor_required
 def preview(issue_id: int):
+    """The whole issue, or with `?category=…` the variant of one category set as its
+    readers get it (`readers.previews`)."""
     issue = get_issue(issue_id)
-    result = build_preview(issue, settings())
+    variant = chosen_variant(issue)
+    if variant is None or variant.key == categories.ALL:
+        result = build_preview(issue, settings())
+    elif variant.preview is None:
+        return render_template("web/editor/preview_empty.html", issue=issue, variant=variant)
+    else:
+        result = variant.preview
     seen = as_seen_by(result.mail, settings(), current_editor().email, issue) if result.mail else None
-    return render_template("web/editor/preview.html", issue=issue, preview=result, seen=seen,
-                           preheader=preheader_of(issue), sandbox=SANDBOX)
+    subject_items = items_for(included_items(issue), variant.key) if variant else None
+    as_seen = f" as seen by a “{variant.label}” reader" if variant and variant.key else ""
+    return render_template("web/editor/preview.html", issue=issue, preview=result, seen=seen, variant=variant,
+                           as_seen=as_seen,
+                           preheader=preheader_of(issue, subject_items), sandbox=SANDBOX,
+                           frame_url=url_for("editor.preview_html", issue_id=issue.id,
+                                             category=variant.categories if variant else []))
 
 
 @bp.get("/issues/<int:issue_id>/preview/email.html")
@@ -40,8 +55,11 @@ def preview(issue_id: int):
 def preview_html(issue_id: int):
     """The iframe's document: the real rendering, as the logged-in editor would get it."""
     issue = get_issue(issue_id)
-    result = build_preview(issue, settings())
-    if result.mail is None:
+    variant = chosen_variant(issue)
+    result = build_preview(issue, settings()) if variant is None or variant.preview is None else variant.preview
+    if variant is not None and variant.preview is None:
+        body = "<p style='font-family:sans-serif'>Nothing in this issue is in these categories: no mail.</p>"
+    elif result.mail is None:
         body = f"<p style='font-family:sans-serif'>The email cannot be rendered: {escape(result.error)}</p>"
     else:
         body = as_seen_by(result.mail, settings(), current_editor().email, issue).html
@@ -50,6 +68,24 @@ def preview_html(issue_id: int):
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def chosen_variant(issue) -> previews.VariantPreview | None:
+    """The category set `?category=A&category=B` names (None: no parameter, the whole
+    issue). A category that does not exist is a 400, a set no reader of the issue
+    has a 404, each with a page that says so."""
+    picked = request.args.getlist("category")
+    if not picked:
+        return None
+    session = get_session()
+    try:
+        return previews.find(session, issue, settings(), picked)
+    except categories.CategoryError as exc:
+        problem, status = f"{str(exc).rstrip('.')}.", 400
+    except previews.UnknownSet as exc:
+        problem = f"No reader of this issue has the categories “{previews.label(exc.args[0])}”."
+        status = 404
+    abort(make_response(render_template("web/editor/variant_missing.html", issue=issue, problem=problem), status))
 
 
 @bp.post("/issues/<int:issue_id>/test")
@@ -94,10 +130,11 @@ def schedule(issue_id: int):
         # Sending cannot be taken back: say to how many, and ask once more.
         return render_template("web/editor/send_now.html", issue=issue, override=request.form.get("override"),
                                audience=recipients.receiving_count(session),
-                               failing=build_preview(issue, settings()).failing)
+                               failing=previews.preflight(session, issue, settings()))
     try:
         when = _requested_time(slots.get_schedule(session).timezone)
-        scheduling.schedule(session, issue, when, settings(), override=bool(request.form.get("override")))
+        scheduling.schedule(session, issue, when, settings(), override=bool(request.form.get("override")),
+                            failing=previews.preflight(session, issue, settings()))
     except SchedulingError as exc:
         session.rollback()
         flash(f"Not scheduled: {exc}", "error")
