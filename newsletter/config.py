@@ -14,7 +14,9 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .settings import (  # noqa: F401 - ConfigError and Settings are imported from here everywhere
+    SMTP_SECURITY_MODES,
     ConfigError,
+    Relay,
     Settings,
     database_url_setting,
     domain_name,
@@ -22,12 +24,12 @@ from .settings import (  # noqa: F401 - ConfigError and Settings are imported fr
     http_url,
     imap_url,
     number,
+    smtp_relays,
     sns_arns,
     whole_number,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 
 
 def dev_defaults(instance_dir: Path, port: int = 5000, smtp_port: int = 1025) -> dict[str, str]:
@@ -123,6 +125,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_password=env.get("SMTP_PASSWORD", ""),
         smtp_security=security,
         smtp_timeout=number("SMTP_TIMEOUT", env.get("SMTP_TIMEOUT", "30"), 1),
+        # Set, it replaces SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD and SMTP_SECURITY.
+        smtp_relays=smtp_relays("SMTP_RELAYS", env["SMTP_RELAYS"]) if env.get("SMTP_RELAYS") else (),
+        smtp_relay_cooldown_seconds=number(
+            "SMTP_RELAY_COOLDOWN_SECONDS", env.get("SMTP_RELAY_COOLDOWN_SECONDS", "60") or "60", 1
+        ),
         newsletter_name=env.get("NEWSLETTER_NAME", "") or Settings.newsletter_name,
         postal_address=env.get("POSTAL_ADDRESS", ""),
         comparison_site_url=http_url(

@@ -4,12 +4,35 @@ is checked; `config` reads them from the environment and builds the settings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Relay:
+    """One SMTP relay: an entry of SMTP_RELAYS, or the single SMTP_* relay.
+
+    `name` is what pages and logs show; the password is never in its repr.
+    A weight of 0 makes it a backup, used only when no weighted relay is usable.
+    """
+
+    name: str
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+    security: str = "none"
+    weight: int = 1
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -22,9 +45,14 @@ class Settings:
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)
     smtp_security: str = "none"
     smtp_timeout: float = 30.0
+    # Every relay mail may leave through, in order (SMTP_RELAYS, or the SMTP_* relay alone).
+    smtp_relays: tuple[Relay, ...] = ()
+    # How long a relay that refused a connection or timed out gets no new connections
+    # while another relay is usable.
+    smtp_relay_cooldown_seconds: float = 60.0
     newsletter_name: str = "Weekly AI Tool Verdicts"
     postal_address: str = ""
     comparison_site_url: str = "https://verdicts.example.com/comparisons/"
@@ -80,6 +108,12 @@ class Settings:
     @property
     def uses_redis_broker(self) -> bool:
         return self.celery_broker_url.startswith(("redis://", "rediss://"))
+
+    @property
+    def relays(self) -> tuple[Relay, ...]:
+        """The relays to send through; settings made without SMTP_RELAYS have the SMTP_* one."""
+        return self.smtp_relays or (Relay(f"{self.smtp_host}:{self.smtp_port}", self.smtp_host, self.smtp_port,
+                                          self.smtp_username, self.smtp_password, self.smtp_security),)
 
 
 def whole_number(name: str, raw: str, low: int, high: int) -> int:
@@ -146,3 +180,53 @@ def database_url_setting(raw: str) -> str:
     if not raw.startswith(("postgresql+psycopg://", "sqlite:")):
         raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {raw.split(':')[0]!r}")
     return raw
+
+
+RELAY_FORMAT = "smtp://[user:password@]host[:port][?weight=N&tls=none|starttls|tls&name=NAME] (or smtps://)"
+_RELAY_PARAMS = ("weight", "tls", "name")
+
+
+def smtp_relays(name: str, raw: str) -> tuple[Relay, ...]:
+    """Comma-separated relay URLs, in order. Errors name the setting and the entry's
+    position, never the entry itself: it may hold a password."""
+    relays = tuple(_relay(f"{name} entry {n}", entry.strip()) for n, entry in enumerate(raw.split(","), 1))
+    names = [r.name for r in relays]
+    for relay_name in names:
+        if names.count(relay_name) > 1:
+            raise ConfigError(f"{name}: two relays are called {relay_name!r}; give one a name= of its own")
+    if not any(r.weight > 0 for r in relays):
+        raise ConfigError(f"{name}: at least one relay needs a weight above 0 (weight=0 marks a backup)")
+    return relays
+
+
+def _relay(where: str, entry: str) -> Relay:
+    if not entry:
+        raise ConfigError(f"{where} is empty; expected {RELAY_FORMAT}")
+    try:
+        parts = urlsplit(entry)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError(f"{where} has a malformed host or port; expected {RELAY_FORMAT}") from None
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"{where} must start with smtp:// or smtps://; expected {RELAY_FORMAT}")
+    if not host:
+        raise ConfigError(f"{where} names no host; expected {RELAY_FORMAT}")
+    if parts.path not in ("", "/") or parts.fragment:
+        raise ConfigError(f"{where} ({host}) has a path or '#'; percent-encode / ? # , @ % in the user and password")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(params) - set(_RELAY_PARAMS))
+    if unknown:
+        raise ConfigError(f"{where} ({host}) has unknown parameter {unknown[0][:40]!r}; known: {', '.join(_RELAY_PARAMS)}")
+    security = params.get("tls", "tls" if parts.scheme == "smtps" else "none").lower()
+    if security not in SMTP_SECURITY_MODES or (parts.scheme == "smtps" and security != "tls"):
+        raise ConfigError(f"{where} ({host}): tls must be one of {', '.join(SMTP_SECURITY_MODES)} "
+                          f"(smtps:// is always tls)")
+    weight = whole_number(f"{where} ({host}) weight", params.get("weight", "1"), 0, 1000)
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if bool(username) != bool(password):
+        raise ConfigError(f"{where} ({host}) needs both a user and a password, or neither")
+    port = port or (465 if security == "tls" else 25)
+    label = params.get("name", f"{host}:{port}")
+    if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]{1,60}", label):
+        raise ConfigError(f"{where} ({host}): name must be 1-60 letters, digits or . _ : -")
+    return Relay(label, host, port, username, password, security, weight)

@@ -26,6 +26,7 @@ from newsletter import create_app
 from newsletter.config import PROJECT_ROOT, load_settings
 from newsletter.db import Base, Database
 from newsletter.dev.catcher import MailCatcher
+from newsletter.mail.transport.relay_state import LocalStore
 from newsletter.migrate import upgrade
 
 RUN_ID = secrets.token_hex(4)
@@ -146,6 +147,7 @@ def _reset(app) -> None:
             for table in tables:
                 conn.execute(sa.text(f"DELETE FROM {table}"))
     db.dispose()
+    LocalStore.forget_all()
     settings = app.extensions["settings"]
     if settings.ratelimit_storage_uri.startswith("redis"):
         import redis

@@ -171,7 +171,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     result = RunResult()
     deadline = time.monotonic() + budget_seconds
     limiter = rate.limiter(settings)
-    transport = transport_for(settings)
+    transport = transport_for(settings, tally=f"issue-{issue_id}")
     connection: Connection | None = None
     heartbeat = _Heartbeat(settings.send_lease_seconds)
     heartbeat.start()

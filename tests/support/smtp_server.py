@@ -36,6 +36,7 @@ class ScriptedSmtpServer:
         self._sock.settimeout(0.1)  # so stop() is seen without a connection to wake accept()
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def start(self) -> ScriptedSmtpServer:
@@ -47,6 +48,16 @@ class ScriptedSmtpServer:
         self._thread.join(timeout=5)
         self._sock.close()
 
+    def kill(self) -> None:
+        """Die as a crashed relay does: stop listening and reset every open connection."""
+        self.stop()
+        for conn in list(self._conns):
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
@@ -56,6 +67,7 @@ class ScriptedSmtpServer:
             except OSError:
                 return
             conn.settimeout(None)
+            self._conns.append(conn)
             threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     def _session(self, conn: socket.socket) -> None:

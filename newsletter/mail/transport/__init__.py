@@ -2,8 +2,10 @@
 
 Everything above this package (the confirmation outbox, test sends, the delivery
 engine) sees only verdicts; reply codes, protocol stages and wire formats stay
-inside the transport that speaks them. Today that is SMTP (`smtp.py`); an HTTP
-email API would be a second module answering the same protocol.
+inside the transport that speaks them. Today that is SMTP (`smtp.py`), one
+transport per relay, behind the pool of SMTP_RELAYS (`relays.py`, with the state
+all workers share in `relay_state.py`); an HTTP email API would be another module
+answering the same protocol.
 
 May import: `config`, `mail.compose`. Nothing here knows about subscribers or issues.
 """
@@ -41,12 +43,15 @@ class TransportError(Exception):
     """The connection could not be opened, or was lost: `outcome` is RETRY or STOP.
 
     Raised rather than returned because it ends the connection, not one message:
-    whoever holds the rest of a batch decides what happens to it.
+    whoever holds the rest of a batch decides what happens to it. `lost` says the
+    connection itself broke (reset, dropped, timed out) rather than the relay
+    answering: the relay pool takes that as the relay being down and fails over.
     """
 
-    def __init__(self, outcome: Outcome):
+    def __init__(self, outcome: Outcome, lost: bool = False):
         super().__init__(outcome.reply)
         self.outcome = outcome
+        self.lost = lost
 
 
 class Connection(Protocol):
@@ -69,10 +74,13 @@ class Transport(Protocol):
         """An open connection, or `TransportError`."""
 
 
-def transport_for(settings: Settings) -> Transport:
-    from .smtp import SmtpTransport
+def transport_for(settings: Settings, tally: str = "") -> Transport:
+    """The pool of the configured relays (one relay is a pool of one). `tally` names
+    what the accepted messages are counted under besides each relay's total (the
+    engine passes its issue), for the relays' shares."""
+    from .relays import RelayPool
 
-    return SmtpTransport(settings)
+    return RelayPool(settings, tally)
 
 
 def send_one(transport: Transport, envelope_from: str, template: MessageTemplate, recipient: Recipient) -> Outcome:

@@ -51,9 +51,10 @@ class SmtpConnection:
         try:
             return self._send(envelope_from, recipient, message)
         except smtplib.SMTPServerDisconnected as exc:
-            raise TransportError(Outcome(Verdict.RETRY, f"connection lost: {exc}")) from exc
+            raise TransportError(Outcome(Verdict.RETRY, f"connection lost: {exc}"), lost=True) from exc
         except OSError as exc:
-            raise TransportError(Outcome(Verdict.RETRY, f"connection error: {exc.__class__.__name__}: {exc}")) from exc
+            raise TransportError(Outcome(Verdict.RETRY, f"connection error: {exc.__class__.__name__}: {exc}"),
+                                 lost=True) from exc
 
     def _send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
         smtp = self.smtp

@@ -1,10 +1,13 @@
-"""Editors watch and steer a send: live counts, rate, last errors; pause, resume, cancel.
+"""Editors watch and steer a send: live counts, rate, last errors, the relays
+(state, share of this issue; re-enable a disabled one); pause, resume, cancel.
 
 The page polls a small JSON endpoint for the counts, so it stays cheap however
 many subscribers there are. The buttons are CSRF-protected POSTs that call the
 service, commit, and only then (for resume) hand the issue back to the workers.
 """
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
 
@@ -13,7 +16,8 @@ from workers.delivery import dispatch_issue
 from ...delivery import control
 from ...delivery import report as reports
 from ...delivery.control import DeliveryError
-from ..context import get_session
+from ...mail.transport import relay_state
+from ..context import get_session, settings
 from ..jobs import after_commit
 from .auth import current_editor, editor_required
 
@@ -31,6 +35,17 @@ def delivery_report(issue_id: int) -> reports.Report | None:
     return reports.report(get_session(), issue_id)
 
 
+@bp.app_template_global("delivery_relays")
+def delivery_relays(issue_id: int) -> list[dict]:
+    """Each relay's state and share of this issue, for the panel and its JSON."""
+    views = []
+    for view in relay_state.overview(settings(), tally=f"issue-{issue_id}"):
+        row = view.as_dict()
+        row["since"] = datetime.fromtimestamp(view.since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if view.since else ""
+        views.append(row)
+    return views
+
+
 def _report(issue_id: int) -> reports.Report:
     return delivery_report(issue_id) or abort(404)
 
@@ -44,7 +59,7 @@ def status(issue_id: int):
 @bp.get("/<int:issue_id>/delivery.json")
 @editor_required
 def status_json(issue_id: int):
-    response = jsonify(_report(issue_id).as_dict())
+    response = jsonify({**_report(issue_id).as_dict(), "relays": delivery_relays(issue_id)})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -74,4 +89,15 @@ def steer(issue_id: int, action: str):
         flash({"pause": "Paused: no new batches start; messages in flight finish.",
                "resume": "Resumed: sending continues.",
                "cancel": "Cancelled: nothing more is sent."}[action], "ok")
+    return redirect(url_for("delivery.status", issue_id=issue_id))
+
+
+@bp.post("/<int:issue_id>/delivery/relays/<int:index>/enable")
+@editor_required
+def enable_relay(issue_id: int, index: int):
+    """After its credentials were fixed at the relay's end (new ones in the settings
+    re-enable it by themselves)."""
+    _report(issue_id)
+    relay = relay_state.enable(settings(), index) or abort(404)
+    flash(f"Relay {relay.name} re-enabled: new connections may use it again.", "ok")
     return redirect(url_for("delivery.status", issue_id=issue_id))
