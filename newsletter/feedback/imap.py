@@ -57,7 +57,8 @@ def poll_once(db: Database, settings: Settings) -> int:
                     inbound.keep(session, FeedbackSource.IMAP, Disposition.UNPARSED, raw[:inbound.KEEP_BYTES],
                                  "", note)
                 session.commit()
-            client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+            if client.uid("STORE", uid, "+FLAGS", "(\\Seen)")[0] != "OK":  # read again next time; counted once
+                log.warning("could not flag message %s as seen in %s", uid.decode(), mailbox)
             done += 1
     finally:
         try:
