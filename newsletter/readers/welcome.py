@@ -184,3 +184,12 @@ def lost(session: Session, now: datetime | None = None, limit: int = 1000,
 def counts(session: Session) -> dict[str, int]:
     """How many welcomes are in each state: what the editors' page shows."""
     return dict(session.execute(select(Welcome.status, func.count()).group_by(Welcome.status)).all())
+
+
+def record_of(session: Session, subscriber_id: int) -> dict | None:
+    """The reader's welcome as their own data export shows it (None: they have none)."""
+    row = session.scalar(select(Welcome).where(Welcome.subscriber_id == subscriber_id))
+    if row is None:
+        return None
+    return {"status": row.status, "attempts": row.attempts, "asked_at": row.created_at.isoformat(),
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None, "server_reply": row.last_reply}
