@@ -37,6 +37,7 @@ from ..db import Database, insert_for, utcnow
 from ..mail import verp
 from ..mail.compose import Composer, Recipient
 from ..mail.headers import HeaderError
+from ..mail.rendering import RenderError
 from ..mail.transport import Outcome, Verdict, send_one, transport_for
 from . import welcome_mail
 from .models import Welcome
@@ -143,7 +144,14 @@ def deliver(db: Database, settings: Settings, subscriber_id: int, now: datetime 
             finish(session, claimed, W.EMPTY, "nothing to catch up on in their categories")
             session.commit()
             return W.EMPTY
-        mail = welcome_mail.render_welcome(settings, welcome, content, subscriber.categories, subscriber.name)
+        try:
+            mail = welcome_mail.render_welcome(settings, welcome, content, subscriber.categories, subscriber.name)
+        except RenderError as exc:  # a template bug: back off (like a relay's "not now"), then give up
+            log.error("welcome to subscriber %s cannot be rendered: %s", subscriber_id, exc)
+            status = record(session, settings, claimed, subscriber_id, Outcome(Verdict.RETRY, f"cannot render: {exc}"),
+                            now)
+            session.commit()
+            return status
         session.execute(update(_w).where(_w.c.id == claimed.welcome_id).values(
             source_issue_id=content.issue.id if content.issue is not None else None,
             comparison_ids=",".join(str(i) for i in content.ids)))
