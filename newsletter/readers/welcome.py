@@ -109,7 +109,8 @@ def finish(session: Session, claimed: _Claimed, status: str, reply: str, now: da
 
 def record(session: Session, settings: Settings, claimed: _Claimed, subscriber_id: int, outcome: Outcome,
            now: datetime | None = None) -> str:
-    """What the relay said, as the row's next state; a bounce suppresses the address."""
+    """What the relay said, as the row's next state; a bounce suppresses the address.
+    "lease lost" if the claim expired meanwhile (another worker may hold the row now)."""
     now = now or utcnow()
     if outcome.verdict == Verdict.ACCEPTED:
         status, values = W.SENT, {"sent_at": now}
@@ -121,7 +122,9 @@ def record(session: Session, settings: Settings, claimed: _Claimed, subscriber_i
     else:  # RETRY, or STOP (the relay refuses us): try again later
         delay = min(settings.send_retry_base_seconds * 2 ** (claimed.attempts - 1), settings.send_retry_max_seconds)
         status, values = W.DEFERRED, {"next_attempt_at": now + timedelta(seconds=delay)}
-    finish(session, claimed, status, outcome.reply, now, **values)
+    if not finish(session, claimed, status, outcome.reply, now, **values):
+        log.warning("welcome %s: the claim expired before its outcome (%s) was written", claimed.welcome_id, status)
+        return "lease lost"
     return status
 
 
