@@ -37,6 +37,7 @@ from ..db import Database, insert_for, utcnow
 from ..mail import verp
 from ..mail.compose import Composer, Recipient
 from ..mail.headers import HeaderError
+from ..mail.rendering import RenderError
 from ..mail.transport import Outcome, Verdict, send_one, transport_for
 from . import welcome_mail
 from .models import Welcome
@@ -108,7 +109,8 @@ def finish(session: Session, claimed: _Claimed, status: str, reply: str, now: da
 
 def record(session: Session, settings: Settings, claimed: _Claimed, subscriber_id: int, outcome: Outcome,
            now: datetime | None = None) -> str:
-    """What the relay said, as the row's next state; a bounce suppresses the address."""
+    """What the relay said, as the row's next state; a bounce suppresses the address.
+    "lease lost" if the claim expired meanwhile (another worker may hold the row now)."""
     now = now or utcnow()
     if outcome.verdict == Verdict.ACCEPTED:
         status, values = W.SENT, {"sent_at": now}
@@ -120,7 +122,9 @@ def record(session: Session, settings: Settings, claimed: _Claimed, subscriber_i
     else:  # RETRY, or STOP (the relay refuses us): try again later
         delay = min(settings.send_retry_base_seconds * 2 ** (claimed.attempts - 1), settings.send_retry_max_seconds)
         status, values = W.DEFERRED, {"next_attempt_at": now + timedelta(seconds=delay)}
-    finish(session, claimed, status, outcome.reply, now, **values)
+    if not finish(session, claimed, status, outcome.reply, now, **values):
+        log.warning("welcome %s: the claim expired before its outcome (%s) was written", claimed.welcome_id, status)
+        return "lease lost"
     return status
 
 
@@ -143,7 +147,14 @@ def deliver(db: Database, settings: Settings, subscriber_id: int, now: datetime 
             finish(session, claimed, W.EMPTY, "nothing to catch up on in their categories")
             session.commit()
             return W.EMPTY
-        mail = welcome_mail.render_welcome(settings, welcome, content, subscriber.categories, subscriber.name)
+        try:
+            mail = welcome_mail.render_welcome(settings, welcome, content, subscriber.categories, subscriber.name)
+        except RenderError as exc:  # a template bug: back off (like a relay's "not now"), then give up
+            log.error("welcome to subscriber %s cannot be rendered: %s", subscriber_id, exc)
+            status = record(session, settings, claimed, subscriber_id, Outcome(Verdict.RETRY, f"cannot render: {exc}"),
+                            now)
+            session.commit()
+            return status
         session.execute(update(_w).where(_w.c.id == claimed.welcome_id).values(
             source_issue_id=content.issue.id if content.issue is not None else None,
             comparison_ids=",".join(str(i) for i in content.ids)))
@@ -184,3 +195,12 @@ def lost(session: Session, now: datetime | None = None, limit: int = 1000,
 def counts(session: Session) -> dict[str, int]:
     """How many welcomes are in each state: what the editors' page shows."""
     return dict(session.execute(select(Welcome.status, func.count()).group_by(Welcome.status)).all())
+
+
+def record_of(session: Session, subscriber_id: int) -> dict | None:
+    """The reader's welcome as their own data export shows it (None: they have none)."""
+    row = session.scalar(select(Welcome).where(Welcome.subscriber_id == subscriber_id))
+    if row is None:
+        return None
+    return {"status": row.status, "attempts": row.attempts, "asked_at": row.created_at.isoformat(),
+            "sent_at": row.sent_at.isoformat() if row.sent_at else None, "server_reply": row.last_reply}

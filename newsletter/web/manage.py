@@ -16,6 +16,7 @@ from ..audience import exporting, subscriptions
 from ..audience.addresses import InvalidSubscription
 from ..audience.models import Subscriber, SubscriberImport, SubscriberStatus
 from ..delivery import recipient
+from ..readers import welcome
 from ..readers.categories import CategoryError
 from .context import get_session, settings
 from .public import chosen_categories
@@ -88,7 +89,7 @@ def unsubscribe(subscriber_id: int, token: str):
 @bp.get("/data.json")
 def download(subscriber_id: int, token: str):
     """Everything held about them: the audience's record, the import that brought
-    them, and their copy of each issue."""
+    them, their copy of each issue, and their welcome mail."""
     session = get_session()
     subscriber = _subscriber(subscriber_id, token)
     source = session.get(SubscriberImport, subscriber.import_id) if subscriber.import_id else None
@@ -99,6 +100,7 @@ def download(subscriber_id: int, token: str):
         "issues_received": [{"issue": r.number, "subject": r.subject, "status": r.status, "attempts": r.attempts,
                              "sent_at": r.sent_at.isoformat() if r.sent_at else None, "server_reply": r.reply}
                             for r in recipient.history(session, subscriber.id)],
+        "welcome": welcome.record_of(session, subscriber.id),
     }
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-subscription-data.json"', "Cache-Control": "no-store"})

@@ -236,3 +236,19 @@ def test_erasure_takes_the_welcome_row_with_it(db, settings):
         assert erase_person(session, settings.secret_key, ada, "editor")
         session.commit()
     assert row(db, ada) is None
+
+
+def test_a_template_error_backs_off_instead_of_spinning(db, settings, smtp, monkeypatch):
+    from newsletter.mail.rendering import RenderError
+
+    def broken(*args, **kwargs):
+        raise RenderError("welcome.mjml: MJML could not be rendered: boom")
+
+    with db.session() as session:
+        comparison(session, "Pen", "Writing")
+        session.commit()
+    ada = confirmed(db)
+    monkeypatch.setattr(welcome_mail, "render_welcome", broken)
+    assert welcome.deliver(db, settings, ada) == WelcomeStatus.DEFERRED
+    stored = row(db, ada)
+    assert "cannot render" in stored.last_reply and stored.next_attempt_at > utcnow() and smtp.messages() == []

@@ -86,3 +86,5 @@ def test_confirming_asks_for_one_welcome_and_resubscribing_for_none(client, db, 
     with db.session() as session:
         rows = session.scalars(select(Welcome)).all()
     assert [(r.subscriber_id, r.status) for r in rows] == [(ada.id, "pending")]
+    data = client.get(f"/manage/{ada.id}/{ada.manage_token}/data.json").get_json(force=True)
+    assert data["welcome"]["status"] == "pending" and data["welcome"]["sent_at"] is None
