@@ -149,8 +149,9 @@ def test_a_failed_login_disables_one_relay_and_the_issue_goes_on(app, db, sessio
     refusing.start()
     try:
         settings = load_settings({**env, "SMTP_RELAYS": (
-            f"smtp://newsletter:wrong-password@127.0.0.1:{refusing.port}?weight=1000&name=refusing,"
-            f"smtp://127.0.0.1:{working.port}?name=working")})
+            # The working relay is a backup, so the refusing one is always tried first (not 1000 to 1).
+            f"smtp://newsletter:wrong-password@127.0.0.1:{refusing.port}?name=refusing,"
+            f"smtp://127.0.0.1:{working.port}?weight=0&name=working")})
         issue_id = _issue(session, 30)
         ledger.start(session, issue_id)
         session.commit()
