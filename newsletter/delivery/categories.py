@@ -14,6 +14,7 @@ from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
 from ..readers import variants
+from ..readers.categories import ALL
 from .models import Delivery
 from .models import DeliveryStatus as D
 
@@ -23,8 +24,13 @@ EMPTY_REPLY = "nothing in their categories this time"
 def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
     """Give the issue's new rows their variants; return how many get nothing."""
     fresh = (Delivery.issue_id == issue_id, Delivery.status == D.PENDING, Delivery.attempts == 0)
-    chosen = select(Subscriber.categories).where(Subscriber.id == Delivery.subscriber_id).scalar_subquery()
-    session.execute(update(Delivery).where(*fresh).values(variant=chosen).execution_options(synchronize_session=False))
+    # One joined UPDATE, and only of the rows of readers who chose: the rest keep the
+    # column's default, "" (all), and cost no write.
+    session.execute(
+        update(Delivery)
+        .where(*fresh, Delivery.subscriber_id == Subscriber.id, Subscriber.categories != ALL)
+        .values(variant=Subscriber.categories)
+        .execution_options(synchronize_session=False))
     keys = set(session.scalars(select(Delivery.variant).where(*fresh).distinct()))
     empty = variants.freeze(session, settings, issue_id, keys)
     if not empty:
