@@ -1,6 +1,7 @@
 """The audience's category sets at the snapshot: each recipient's variant key is
-copied from their subscriber, each distinct key's variant is frozen
-(`readers.variants`), and whoever would get an empty mail is marked `empty`.
+copied from their subscriber by the snapshot itself (`ledger.start`), each distinct
+key's variant is frozen (`readers.variants`), and whoever would get an empty mail is
+marked `empty`.
 
 Runs in the same transaction as `ledger.start`, before any row can be claimed, so
 what a recipient gets is decided once, when sending starts.
@@ -10,11 +11,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
 from ..readers import variants
-from ..readers.categories import ALL
 from .models import Delivery
 from .models import DeliveryStatus as D
 
@@ -22,15 +21,9 @@ EMPTY_REPLY = "nothing in their categories this time"
 
 
 def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
-    """Give the issue's new rows their variants; return how many get nothing."""
+    """Freeze the variants of the issue's new rows (`ledger.start` copied each reader's
+    set into their row); return how many get nothing."""
     fresh = (Delivery.issue_id == issue_id, Delivery.status == D.PENDING, Delivery.attempts == 0)
-    # One joined UPDATE, and only of the rows of readers who chose: the rest keep the
-    # column's default, "" (all), and cost no write.
-    session.execute(
-        update(Delivery)
-        .where(*fresh, Delivery.subscriber_id == Subscriber.id, Subscriber.categories != ALL)
-        .values(variant=Subscriber.categories)
-        .execution_options(synchronize_session=False))
     keys = set(session.scalars(select(Delivery.variant).where(*fresh).distinct()))
     empty = variants.freeze(session, settings, issue_id, keys)
     if not empty:
