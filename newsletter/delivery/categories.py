@@ -8,7 +8,7 @@ what a recipient gets is decided once, when sending starts.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -33,3 +33,9 @@ def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
         .values(status=D.EMPTY, last_reply=EMPTY_REPLY, updated_at=utcnow())
         .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+def readers_by_variant(session: Session, issue_id: int) -> dict[str, int]:
+    """How many of the issue's recipients each variant went to ("" the whole issue)."""
+    return dict(session.execute(
+        select(Delivery.variant, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.variant)).all())

@@ -26,7 +26,6 @@ from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import recipients, suppression
-from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import insert_for, utcnow
 from ..issues import lifecycle
@@ -109,11 +108,7 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
     def const(name, value, column):
         return bindparam(name, value, type_=column.type)
 
-    # Each row takes its reader's category set (`categories`: the variant they get) in
-    # the same pass, and rows are numbered set by set, so a claimed batch mostly holds
-    # one variant and the engine prepares few per batch.
-    audience = recipients.receiving_ids().add_columns(
-        Subscriber.categories,
+    audience = recipients.snapshot_rows().add_columns(  # id, category set (their variant); set by set
         const("issue_id", issue_id, Delivery.issue_id),
         const("status", D.PENDING.value, Delivery.status),
         const("attempts", 0, Delivery.attempts),
@@ -123,8 +118,7 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
     )
     stmt = insert_for(session)(Delivery).from_select(
         ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at"],
-        audience.order_by(Subscriber.categories, Subscriber.id),
-    ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+        audience).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     added = session.execute(stmt).rowcount or 0
     if added == 0:
         finish_if_done(session, issue_id, now)  # nobody to send to
