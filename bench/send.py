@@ -27,6 +27,8 @@ each frozen at the snapshot). The last line is then
            variants_seconds=… peak_rss_mb=… delivered=… distinct=…
 
 where ratio is variants/single and delivered, distinct are those of the K-variant send.
+`--rounds R` sends R times of each kind, alternating which goes first (single, K,
+K, single, …), and reports the mean rates.
 """
 from __future__ import annotations
 
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--categories", type=int, default=1,
                         help="K > 1: also send with the audience spread over K category sets, and compare")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --categories: sends of each kind (alternating order); the rates are means")
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
@@ -141,12 +145,20 @@ def main() -> None:
         print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
               f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']}")
         return
-    spread = send_once(args, k, send_data.category_sets(k), f"{k} variants")
+    singles, spreads = [single], [send_once(args, k, send_data.category_sets(k), f"{k} variants")]
+    for _ in range(1, args.rounds):  # then K variants first, so a drift in the machine's load evens out
+        spreads.append(send_once(args, k, send_data.category_sets(k), f"{k} variants"))
+        singles.append(send_once(args, k, send_data.category_sets(1), "single variant"))
+    for n, (one, many) in enumerate(zip(singles, spreads), 1):
+        print(f"round {n}: single {one['rate']:.0f}/s, {k} variants {many['rate']:.0f}/s")
+    single, spread = (dict(rate=sum(r["rate"] for r in runs) / len(runs), seconds=sum(r["seconds"] for r in runs) / len(runs),
+                           peak_mb=max(r["peak_mb"] for r in runs), received=runs[-1]["received"],
+                           distinct=runs[-1]["distinct"]) for runs in (singles, spreads))
     ratio = spread["rate"] / single["rate"] if single["rate"] else 0.0
     print(f"RESULT single_msgs_per_s={single['rate']:.0f} variants_msgs_per_s={spread['rate']:.0f} k={k} "
-          f"ratio={ratio:.3f} single_seconds={single['seconds']:.1f} variants_seconds={spread['seconds']:.1f} "
-          f"peak_rss_mb={max(single['peak_mb'], spread['peak_mb']):.1f} delivered={spread['received']} "
-          f"distinct={spread['distinct']}")
+          f"ratio={ratio:.3f} rounds={args.rounds} single_seconds={single['seconds']:.1f} "
+          f"variants_seconds={spread['seconds']:.1f} peak_rss_mb={max(single['peak_mb'], spread['peak_mb']):.1f} "
+          f"delivered={spread['received']} distinct={spread['distinct']}")
 
 
 def send_once(args, k: int, keys: list[str], label: str) -> dict:

@@ -1,6 +1,6 @@
 """The audience as sending sees it: who receives an issue, and what their copy needs.
 
-Delivery snapshots the audience with `receiving_ids()` inside its own INSERT …
+Delivery snapshots the audience with `snapshot_rows()` inside its own INSERT …
 SELECT, and re-reads each claimed recipient with `for_sending()`, so a person
 who left since the snapshot is skipped, not mailed.
 """
@@ -31,6 +31,14 @@ def receiving() -> ColumnElement[bool]:
 def receiving_ids() -> Select:
     """SELECT of the ids of everyone who receives issues now."""
     return select(Subscriber.id).where(receiving())
+
+
+def snapshot_rows() -> Select:
+    """SELECT of (id, categories) of everyone who receives issues now, grouped by their
+    category set: delivery copies the set (the variant they get) into each row, and
+    rows numbered set by set put few variants in each batch it claims."""
+    return select(Subscriber.id, Subscriber.categories).where(receiving()).order_by(Subscriber.categories,
+                                                                                   Subscriber.id)
 
 
 def receiving_count(session: Session) -> int:

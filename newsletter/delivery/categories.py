@@ -1,18 +1,17 @@
 """The audience's category sets at the snapshot: each recipient's variant key is
-copied from their subscriber, each distinct key's variant is frozen
-(`readers.variants`), and whoever would get an empty mail is marked `empty`.
-With "a welcome counts as already sent" on, a reader's key also names the
-comparisons their welcome carried (`readers.welcome_next`).
+copied from their subscriber by the snapshot itself (`ledger.start`), each distinct
+key's variant is frozen (`readers.variants`), and whoever would get an empty mail is
+marked `empty`. With "a welcome counts as already sent" on, a reader's key also
+names the comparisons their welcome carried (`readers.welcome_next`).
 
 Runs in the same transaction as `ledger.start`, before any row can be claimed, so
 what a recipient gets is decided once, when sending starts.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
 from ..readers import categories, variants, welcome_next
@@ -23,10 +22,9 @@ EMPTY_REPLY = "nothing in their categories this time"
 
 
 def snapshot(session: Session, settings: Settings, issue_id: int) -> int:
-    """Give the issue's new rows their variants; return how many get nothing."""
+    """Freeze the variants of the issue's new rows (`ledger.start` copied each reader's
+    set into their row); return how many get nothing."""
     fresh = (Delivery.issue_id == issue_id, Delivery.status == D.PENDING, Delivery.attempts == 0)
-    chosen = select(Subscriber.categories).where(Subscriber.id == Delivery.subscriber_id).scalar_subquery()
-    session.execute(update(Delivery).where(*fresh).values(variant=chosen).execution_options(synchronize_session=False))
     _leave_out_welcomed(session, issue_id, fresh)
     keys = set(session.scalars(select(Delivery.variant).where(*fresh).distinct()))
     empty = variants.freeze(session, settings, issue_id, keys)
@@ -50,3 +48,9 @@ def _leave_out_welcomed(session: Session, issue_id: int, fresh) -> None:
         if key != row.variant and len(key) <= categories.MAX_KEY:  # longer: they get their set's issue whole
             session.execute(update(Delivery).where(Delivery.id == row.id).values(variant=key))
     welcome_next.applied(session, issue_id, [row.subscriber_id for row in rows])
+
+
+def readers_by_variant(session: Session, issue_id: int) -> dict[str, int]:
+    """How many of the issue's recipients each variant went to ("" the whole issue)."""
+    return dict(session.execute(
+        select(Delivery.variant, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.variant)).all())

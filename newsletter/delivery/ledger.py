@@ -108,7 +108,7 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
     def const(name, value, column):
         return bindparam(name, value, type_=column.type)
 
-    audience = recipients.receiving_ids().add_columns(
+    audience = recipients.snapshot_rows().add_columns(  # id, category set (their variant); set by set
         const("issue_id", issue_id, Delivery.issue_id),
         const("status", D.PENDING.value, Delivery.status),
         const("attempts", 0, Delivery.attempts),
@@ -117,8 +117,8 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
         const("updated", now, Delivery.updated_at),
     )
     stmt = insert_for(session)(Delivery).from_select(
-        ["subscriber_id", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at"], audience
-    ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+        ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at"],
+        audience).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     added = session.execute(stmt).rowcount or 0
     if added == 0:
         finish_if_done(session, issue_id, now)  # nobody to send to

@@ -142,5 +142,6 @@ def test_after_sending_started_the_frozen_versions_are_shown(editor_client, db, 
     rows = variant_rows(editor_client.get(f"/editor/issues/{issue_id}").get_data(as_text=True))
     assert set(rows) == {"All categories", "Image", "Developer Tools + Image", "Video",
                          "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;"}
+    assert 'data-readers="3"' in rows["Image"] and 'data-readers="4"' in rows["Video"]  # from the delivery rows
     html = editor_client.get(f"/editor/issues/{issue_id}/preview?category=Image").get_data(as_text=True)
     assert 'id="preview-subject">C1 A vs C1 B<' in html and "Edited later" not in html

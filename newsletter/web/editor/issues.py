@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ...audience import listing, recipients
+from ...delivery import categories as sent_variants
 from ...issues import drafts, slots
 from ...issues.content import default_subject, included_items
 from ...issues.drafts import DigestError
@@ -61,6 +62,10 @@ def issue_page(issue_id: int):
     schedule = slots.get_schedule(session)
     preview = build_preview(issue, settings()) if editable else None
     variants = previews.all_variants(session, issue, settings(), preview)
+    if not editable:  # who got each frozen variant: the delivery rows say
+        sent_to = sent_variants.readers_by_variant(session, issue.id)
+        for variant in variants:
+            variant.readers = sent_to.get(variant.key, 0)
     return render_template(
         "web/editor/issue.html", issue=issue, preview=preview, variants=variants,
         failing=previews.failing(preview, variants) if editable else [],

@@ -34,12 +34,9 @@ def preview(issue_id: int):
     readers get it (`readers.previews`)."""
     issue = get_issue(issue_id)
     variant = chosen_variant(issue)
-    if variant is None or variant.key == categories.ALL:
-        result = build_preview(issue, settings())
-    elif variant.preview is None:
+    if variant is not None and variant.preview is None:
         return render_template("web/editor/preview_empty.html", issue=issue, variant=variant)
-    else:
-        result = variant.preview
+    result = build_preview(issue, settings()) if variant is None else variant.preview
     seen = as_seen_by(result.mail, settings(), current_editor().email, issue) if result.mail else None
     subject_items = items_for(included_items(issue), variant.key) if variant else None
     as_seen = f" as seen by a “{variant.label}” reader" if variant and variant.key else ""
@@ -56,8 +53,8 @@ def preview_html(issue_id: int):
     """The iframe's document: the real rendering, as the logged-in editor would get it."""
     issue = get_issue(issue_id)
     variant = chosen_variant(issue)
-    result = build_preview(issue, settings()) if variant is None or variant.preview is None else variant.preview
-    if variant is not None and variant.preview is None:
+    result = build_preview(issue, settings()) if variant is None else variant.preview
+    if result is None:
         body = "<p style='font-family:sans-serif'>Nothing in this issue is in these categories: no mail.</p>"
     elif result.mail is None:
         body = f"<p style='font-family:sans-serif'>The email cannot be rendered: {escape(result.error)}</p>"

@@ -1,0 +1,41 @@
+"""The snapshot's category variants: each row takes its reader's set as it was when
+sending started, readers on "all" keep the whole issue, each set is rendered once,
+and a set with nothing in the issue is `empty` with the reason."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from support.delivery import make_subscribers
+from support.issues import make_comparison
+
+from newsletter.db import utcnow
+from newsletter.delivery import categories, ledger
+from newsletter.issues import drafts, scheduling
+from newsletter.models import Delivery, IssueVariant, Subscriber
+
+KEYS = ["", "Image", "", "Video", "Image"]
+
+
+def test_snapshot_gives_each_row_its_readers_set(session, settings):
+    now = utcnow()
+    ids = make_subscribers(session, len(KEYS))
+    for subscriber_id, key in zip(ids, KEYS):
+        session.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(categories=key))
+    for hours, category in enumerate(("Developer Tools", "Image")):
+        comparison = make_comparison(session, f"{category} A", f"{category} B", published_at=now - timedelta(hours=hours + 1))
+        for tool in comparison.tools:
+            tool.category = category
+    issue = drafts.refresh_draft(session, now).issue
+    scheduling.schedule(session, issue, now, settings, now=now)
+    [issue_id] = scheduling.start_due(session, settings, now=now)
+    ledger.start(session, issue_id)
+    assert categories.snapshot(session, settings, issue_id) == 1  # the Video reader gets nothing
+    session.execute(update(Subscriber).values(categories="Developer Tools"))  # later choices change nothing sent
+    rows = {r.subscriber_id: r for r in session.scalars(select(Delivery).where(Delivery.issue_id == issue_id))}
+    assert [rows[i].variant for i in ids] == KEYS
+    assert [rows[i].status for i in ids] == ["pending", "pending", "pending", "empty", "pending"]
+    assert rows[ids[3]].last_reply == categories.EMPTY_REPLY
+    variants = {v.key: v for v in session.scalars(select(IssueVariant).where(IssueVariant.issue_id == issue_id))}
+    assert sorted(variants) == ["Image", "Video"] and variants["Video"].empty
+    assert variants["Image"].rendered_subject == "Image A vs Image B" and "Developer Tools A" not in variants["Image"].html
