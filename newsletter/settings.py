@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
+
+
+# Receiving-domain families that mailbox providers pace as one (one provider's MX
+# behind several domains). A pattern is a domain, or a name ending in ".*" for
+# every top-level domain of it. Everything else is the group "other".
+DEFAULT_PACING_GROUPS = "gmail=gmail.com googlemail.com; microsoft=outlook.com hotmail.* live.*; yahoo=yahoo.* aol.com"
+OTHER_GROUP = "other"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,15 @@ class Settings:
     soft_bounce_days: int = 30
     max_bounce_rate: float = 5.0  # percent of an issue's attempted messages
     bounce_rate_min_sample: int = 200
+    # Per-domain-group pacing (`delivery.pacing`): ((group, (pattern, ...)), ...) and
+    # ((group, rate/s, connections, first warm-up day's cap), ...); 0 is no limit.
+    pacing_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    pacing_limits: tuple[tuple[str, float, int, int], ...] = ()
+    pacing_decrease: float = 0.5  # a throttled group's rate is multiplied by this
+    pacing_increase: float = 1.0  # messages/s a group regains per second of steady success
+    pacing_min_rate: float = 1.0
+    pacing_warmup_start: str = ""  # YYYY-MM-DD: the first day of the warm-up ("" none)
+    pacing_warmup_days: int = 14
     dev: bool = False
 
     @property
@@ -145,4 +162,69 @@ def database_url_setting(raw: str) -> str:
             return "postgresql+psycopg://" + raw[len(prefix):]
     if not raw.startswith(("postgresql+psycopg://", "sqlite:")):
         raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {raw.split(':')[0]!r}")
+    return raw
+
+
+_GROUP_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_DOMAIN_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(\.\*|\.[a-z0-9-]+)")
+
+
+def _entries(name: str, raw: str, example: str):
+    """`group=value; group=value`, each group named once; yields (group, value)."""
+    seen = set()
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        group, sep, value = (part.strip() for part in entry.partition("="))
+        group = group.lower()
+        if not sep or not _GROUP_NAME.fullmatch(group):
+            raise ConfigError(f"{name} must look like {example!r}, got {entry!r}")
+        if group in seen:
+            raise ConfigError(f"{name} names the group {group!r} twice")
+        seen.add(group)
+        yield group, value
+
+
+def pacing_groups(name: str, raw: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Domain families: `gmail=gmail.com googlemail.com; microsoft=outlook.com hotmail.*`."""
+    groups, owner = [], {}
+    for group, value in _entries(name, raw, "gmail=gmail.com googlemail.com; microsoft=outlook.com hotmail.*"):
+        if group == OTHER_GROUP:
+            raise ConfigError(f"{name}: {OTHER_GROUP!r} is everything no group names; it takes no domains")
+        patterns = tuple(p.lower() for p in value.replace(",", " ").split())
+        if not patterns:
+            raise ConfigError(f"{name}: the group {group!r} has no domains")
+        for pattern in patterns:
+            if not _DOMAIN_PATTERN.fullmatch(pattern) or len(pattern) > 253:
+                raise ConfigError(f"{name}: {pattern!r} is not a domain such as gmail.com or a family such as hotmail.*")
+            if pattern in owner:
+                raise ConfigError(f"{name}: {pattern!r} is in both {owner[pattern]!r} and {group!r}")
+            owner[pattern] = group
+        groups.append((group, patterns))
+    return tuple(groups)
+
+
+def pacing_limits(name: str, raw: str, groups: tuple) -> tuple[tuple[str, float, int, int], ...]:
+    """`gmail=50/10; other=0/0/5000`: rate (messages/s) / connections [/ first warm-up day's cap]."""
+    known = {g for g, _ in groups} | {OTHER_GROUP}
+    limits = []
+    for group, value in _entries(name, raw, "gmail=50/10; other=0/0"):
+        if group not in known:
+            raise ConfigError(f"{name}: no group {group!r} (PACING_GROUPS has {', '.join(sorted(known))})")
+        parts = value.split("/")
+        if len(parts) not in (2, 3):
+            raise ConfigError(f"{name}: {group} must be rate/connections or rate/connections/first-day-cap, got {value!r}")
+        rate = number(f"{name} ({group} rate)", parts[0], 0)
+        connections = whole_number(f"{name} ({group} connections)", parts[1], 0, 10000)
+        cap = whole_number(f"{name} ({group} first-day cap)", parts[2], 1, 10**9) if len(parts) == 3 else 0
+        limits.append((group, rate, connections, cap))
+    return tuple(limits)
+
+
+def iso_date(name: str, raw: str) -> str:
+    if raw:
+        try:
+            date.fromisoformat(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
     return raw
