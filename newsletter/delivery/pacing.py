@@ -150,6 +150,11 @@ class RedisPacer(_Base):
         return float(self._throttle(keys=[f"{self.prefix}:{group}"], args=[
             self.limit(group).rate, s.pacing_decrease, s.pacing_min_rate, observed, aimd.COOLDOWN]))
 
+    def current_rate(self, group: str) -> float | None:
+        """The group's AIMD rate (None: paced by its configured rate alone)."""
+        rate = self._client.hget(f"{self.prefix}:{group}", "rate")
+        return float(rate) if rate is not None else None
+
     def hold(self, group: str) -> bool:
         """A connection slot of the group for this run (renewed by calling again)."""
         connections = self.limit(group).connections
@@ -185,7 +190,7 @@ class LocalPacer(_Base):
     _groups: dict[tuple, _LocalGroup] = {}
 
     def _group(self, group: str) -> _LocalGroup:
-        return self._groups.setdefault((self.settings.database_url, group), _LocalGroup())
+        return self._groups.setdefault((self.settings.database_url, self.settings.redis_key_prefix, group), _LocalGroup())
 
     def take(self, group: str, want: int, successes: int = 0, refund: int = 0) -> tuple[int, float]:
         cap, day, to_midnight = self.cap(group)
@@ -224,6 +229,10 @@ class LocalPacer(_Base):
             g.rate = aimd.decreased(g.rate, cfg, observed, s.pacing_decrease, s.pacing_min_rate)
             g.cut, g.tokens, g.ts = now, 0.0, now
             return g.rate
+
+    def current_rate(self, group: str) -> float | None:
+        with self._lock:
+            return self._group(group).rate
 
     def hold(self, group: str) -> bool:
         connections = self.limit(group).connections
