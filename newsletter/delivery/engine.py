@@ -100,6 +100,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 claim = ledger.claim(session, settings, issue_id, group=group, limit=granted)
                 session.commit()
             if claim is None:
+                pacer.let_go(group)
                 result.stopped = "not sending"
                 break
             result.skipped += claim.skipped
@@ -127,11 +128,10 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                     except TransportError as exc:
                         stop = batch.stop(claim.rows, exc.outcome, issue_id)
                 if connection is not None:
-                    started = time.monotonic()
+                    turn = _Turn(pacer, lanes, group)
                     connection, stop = _send_batch(settings, issue_id, prepared, connection, limiter, batch,
-                                                   deadline, _Throttle(pacer, lanes, group))
-                    lanes.sent(group, batch.accepted, started)
-                    lanes.accepted[group] += batch.accepted
+                                                   deadline, turn)
+                    turn.tally(batch)
             finally:
                 heartbeat.batch = None
                 pacer.let_go(group)
@@ -152,17 +152,26 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     return result
 
 
-class _Throttle:
-    """What a throttle of the batch's group does: the group's shared rate is cut, the
-    row waits in the group's lane without spending an attempt, the rest of the batch
-    goes back untried, and this run gives the group a rest while others go on."""
+class _Turn:
+    """A group's batch in this run: what it sent and how fast (for the pacer), and what
+    a throttle does: the group's shared rate is cut, the row waits in the group's lane
+    without spending an attempt, the rest of the batch goes back untried, and this
+    run gives the group a rest while the others go on."""
 
     def __init__(self, pacer, lanes: Lanes, group: str):
         self.pacer, self.lanes, self.group = pacer, lanes, group
+        self.started, self.tallied = time.monotonic(), False
 
-    def __call__(self, batch: Batch, rows: list[ledger.Claimed], index: int, reply: str) -> None:
+    def tally(self, batch: Batch) -> None:
+        if not self.tallied:
+            self.tallied = True
+            self.lanes.sent(self.group, batch.accepted, self.started)
+            self.lanes.accepted[self.group] += batch.accepted
+
+    def throttled(self, batch: Batch, rows: list[ledger.Claimed], index: int, reply: str) -> None:
+        self.tally(batch)  # this batch so far counts in the rate the group was seen sending at
         rate_now = self.pacer.throttled(self.group, self.lanes.observed(self.group))
-        gap = 1.0 / rate_now
+        gap = 1.0 / rate_now if rate_now > 0 else 0.0
         lane_delay = min(LANE_MAX_SECONDS, max(1.0, gap) * random.uniform(1.0, 2.0))
         batch.add(rows[index], ledger.THROTTLED, reply, lane_delay)
         batch.release_rest(rows[index + 1:])
@@ -187,7 +196,7 @@ def _variants(db, settings, transport, issue_id, whole):
 
 
 def _send_batch(settings, issue_id, prepared, connection, limiter, batch: Batch, deadline: float,
-                throttle: _Throttle):
+                turn: _Turn):
     """Send one claimed batch; return (the connection, or None if it is gone; why it stopped)."""
     base_url, rows = settings.base_url, batch.claim.rows
     for index, row in enumerate(rows):
@@ -209,11 +218,11 @@ def _send_batch(settings, issue_id, prepared, connection, limiter, batch: Batch,
         except TransportError as exc:
             connection.close()
             if exc.outcome.verdict == Verdict.THROTTLED:
-                throttle(batch, rows, index, exc.outcome.reply)
+                turn.throttled(batch, rows, index, exc.outcome.reply)
                 return None, ""
             return None, batch.stop(rows[index:], exc.outcome, issue_id)
         if outcome.verdict == Verdict.THROTTLED:
-            throttle(batch, rows, index, outcome.reply)
+            turn.throttled(batch, rows, index, outcome.reply)
             return connection, "paused" if batch.paused else ""
         if outcome.verdict == Verdict.STOP:
             return connection, batch.stop(rows[index:], outcome, issue_id)
