@@ -26,6 +26,7 @@ import collections
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,6 +276,7 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the workers' logs (path printed)")
     parser.add_argument("--sink", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,7 +292,10 @@ def main() -> None:
     print(f"other domains: {paced['others_rate']:.0f} msg/s throttled vs {free['others_rate']:.0f} unthrottled "
           f"({ratio:.0%}; {'OK' if ratio >= 0.9 else 'SLOWER by more than 10 %'}); {THROTTLED}: {delivered} of "
           f"{expected} delivered, {paced['sink']['refused']} refusals (421) on the way")
-    print(f"logs in {work}")
+    if args.keep_logs:
+        print(f"logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"RESULT unthrottled_msgs_per_s={free['others_rate']:.0f} others_msgs_per_s={paced['others_rate']:.0f} "
           f"throttled_delivered={delivered} throttled_expected={expected} "
           f"throttled_failed={paced['throttled_failed']} "
