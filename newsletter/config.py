@@ -14,6 +14,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .settings import (  # noqa: F401 - ConfigError and Settings are imported from here everywhere
+    DEFAULT_PACING_GROUPS,
     SMTP_SECURITY_MODES,
     ConfigError,
     Relay,
@@ -23,11 +24,12 @@ from .settings import (  # noqa: F401 - ConfigError and Settings are imported fr
     host_port,
     http_url,
     imap_url,
+    iso_date,
     number,
-    smtp_relays,
     sns_arns,
     whole_number,
 )
+from .settings_delivery import pacing_groups, pacing_limits, smtp_relays
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,6 +185,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "BOUNCE_RATE_MIN_SAMPLE", env.get("BOUNCE_RATE_MIN_SAMPLE", "200") or "200", 1, 10_000_000
         ),
         dev=dev,
+        **_pacing(env),
     )
     if settings.send_retry_max_seconds < settings.send_retry_base_seconds:
         raise ConfigError("SEND_RETRY_MAX_SECONDS must be at least SEND_RETRY_BASE_SECONDS")
@@ -193,6 +196,22 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.smtp_username and not settings.smtp_password:
         raise ConfigError("SMTP_PASSWORD is not set but SMTP_USERNAME is")
     return settings
+
+
+def _pacing(env: dict[str, str]) -> dict:
+    groups = pacing_groups("PACING_GROUPS", env.get("PACING_GROUPS", DEFAULT_PACING_GROUPS))
+    decrease = number("PACING_DECREASE", env.get("PACING_DECREASE", "") or "0.5", 0.01)
+    if decrease >= 1:
+        raise ConfigError("PACING_DECREASE must be below 1: a throttled group has to slow down")
+    return dict(
+        pacing_groups=groups,
+        pacing_limits=pacing_limits("PACING_LIMITS", env.get("PACING_LIMITS", ""), groups),
+        pacing_decrease=decrease,
+        pacing_increase=number("PACING_INCREASE", env.get("PACING_INCREASE", "") or "1", 0.01),
+        pacing_min_rate=number("PACING_MIN_RATE", env.get("PACING_MIN_RATE", "") or "1", 0.01),
+        pacing_warmup_start=iso_date("PACING_WARMUP_START", env.get("PACING_WARMUP_START", "")),
+        pacing_warmup_days=whole_number("PACING_WARMUP_DAYS", env.get("PACING_WARMUP_DAYS", "") or "14", 1, 365),
+    )
 
 
 def setting_names() -> list[str]:

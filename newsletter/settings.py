@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit
+from datetime import date
+from urllib.parse import urlsplit
 
 SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
+
+
+# Receiving-domain families that mailbox providers pace as one (one provider's MX
+# behind several domains). A pattern is a domain, or a name ending in ".*" for
+# every top-level domain of it. Everything else is the group "other".
+DEFAULT_PACING_GROUPS = "gmail=gmail.com googlemail.com; microsoft=outlook.com hotmail.* live.*; yahoo=yahoo.* aol.com"
+OTHER_GROUP = "other"
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,15 @@ class Settings:
     soft_bounce_days: int = 30
     max_bounce_rate: float = 5.0  # percent of an issue's attempted messages
     bounce_rate_min_sample: int = 200
+    # Per-domain-group pacing (`delivery.pacing`): ((group, (pattern, ...)), ...) and
+    # ((group, rate/s, connections, first warm-up day's cap), ...); 0 is no limit.
+    pacing_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    pacing_limits: tuple[tuple[str, float, int, int], ...] = ()
+    pacing_decrease: float = 0.5  # a throttled group's rate is multiplied by this
+    pacing_increase: float = 1.0  # messages/s a group regains per second of steady success
+    pacing_min_rate: float = 1.0
+    pacing_warmup_start: str = ""  # YYYY-MM-DD: the first day of the warm-up ("" none)
+    pacing_warmup_days: int = 14
     dev: bool = False
 
     @property
@@ -182,51 +199,10 @@ def database_url_setting(raw: str) -> str:
     return raw
 
 
-RELAY_FORMAT = "smtp://[user:password@]host[:port][?weight=N&tls=none|starttls|tls&name=NAME] (or smtps://)"
-_RELAY_PARAMS = ("weight", "tls", "name")
-
-
-def smtp_relays(name: str, raw: str) -> tuple[Relay, ...]:
-    """Comma-separated relay URLs, in order. Errors name the setting and the entry's
-    position, never the entry itself: it may hold a password."""
-    relays = tuple(_relay(f"{name} entry {n}", entry.strip()) for n, entry in enumerate(raw.split(","), 1))
-    names = [r.name for r in relays]
-    for relay_name in names:
-        if names.count(relay_name) > 1:
-            raise ConfigError(f"{name}: two relays are called {relay_name!r}; give one a name= of its own")
-    if not any(r.weight > 0 for r in relays):
-        raise ConfigError(f"{name}: at least one relay needs a weight above 0 (weight=0 marks a backup)")
-    return relays
-
-
-def _relay(where: str, entry: str) -> Relay:
-    if not entry:
-        raise ConfigError(f"{where} is empty; expected {RELAY_FORMAT}")
-    try:
-        parts = urlsplit(entry)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        raise ConfigError(f"{where} has a malformed host or port; expected {RELAY_FORMAT}") from None
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ConfigError(f"{where} must start with smtp:// or smtps://; expected {RELAY_FORMAT}")
-    if not host:
-        raise ConfigError(f"{where} names no host; expected {RELAY_FORMAT}")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise ConfigError(f"{where} ({host}) has a path or '#'; percent-encode / ? # , @ % in the user and password")
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(params) - set(_RELAY_PARAMS))
-    if unknown:
-        raise ConfigError(f"{where} ({host}) has unknown parameter {unknown[0][:40]!r}; known: {', '.join(_RELAY_PARAMS)}")
-    security = params.get("tls", "tls" if parts.scheme == "smtps" else "none").lower()
-    if security not in SMTP_SECURITY_MODES or (parts.scheme == "smtps" and security != "tls"):
-        raise ConfigError(f"{where} ({host}): tls must be one of {', '.join(SMTP_SECURITY_MODES)} "
-                          f"(smtps:// is always tls)")
-    weight = whole_number(f"{where} ({host}) weight", params.get("weight", "1"), 0, 1000)
-    username, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if bool(username) != bool(password):
-        raise ConfigError(f"{where} ({host}) needs both a user and a password, or neither")
-    port = port or (465 if security == "tls" else 25)
-    label = params.get("name", f"{host}:{port}")
-    if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]{1,60}", label):
-        raise ConfigError(f"{where} ({host}): name must be 1-60 letters, digits or . _ : -")
-    return Relay(label, host, port, username, password, security, weight)
+def iso_date(name: str, raw: str) -> str:
+    if raw:
+        try:
+            date.fromisoformat(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a date as YYYY-MM-DD, got {raw!r}") from None
+    return raw

@@ -38,7 +38,7 @@ def _chains(due: int) -> int:
 def dispatch_issue(issue_id: int) -> int:
     """Snapshot the audience if not done yet and start the batch chains."""
     with database().session() as session:
-        added = ledger.start(session, issue_id)
+        added = ledger.start(session, issue_id, settings=settings())
         if added:
             categories.snapshot(session, settings(), issue_id)
         # Not sending (paused, cancelled, done): nothing to start. Everything already
@@ -67,6 +67,11 @@ def send_batch(issue_id: int) -> int:
         return result.sent
     if result.more_due:
         send_batch.delay(issue_id)
+    elif result.stopped == "paced":
+        # Every group with rows due waits on its pacing; a wait past a minute (a
+        # warm-up cap reached) is the sweeper's, which looks every minute.
+        if result.paced_for <= MAX_COUNTDOWN:
+            send_batch.apply_async((issue_id,), countdown=max(result.paced_for, 0.05))
     elif retry_at is not None and result.stopped != "budget":
         wait = (retry_at - utcnow()).total_seconds()
         if wait <= MAX_COUNTDOWN:

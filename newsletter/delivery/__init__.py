@@ -1,8 +1,11 @@
 """Delivery: getting a started issue to every subscriber exactly once.
 
-Owns the per-recipient ledger (`models`, `ledger`: snapshot, claim with a lease,
-record, release, finish), the sweeper that needs no broker message (`sweep`),
-the worker's send loop (`engine`: speaks only the transport's verdicts), the
+Owns the per-recipient ledger (`models`, `ledger`: snapshot, record, finish;
+`claims`: claim per domain group with a lease, renew, release), the sweeper that
+needs no broker message (`sweep`), the worker's send loop (`engine`, with `batch`:
+speaks only the transport's verdicts), per-domain pacing (`groups`: domain
+families; `lanes`: a run's turns over them; `aimd`: the rules; `pacing`: the
+shared buckets, slots and AIMD state in Redis or in-process), the
 editor's controls (`control`: pause, resume, cancel), the report (`report`),
 the shared Redis rate limit (`rate`), and what it holds about one person
 (`recipient`: the issues they received; anonymised when they are erased), and

@@ -7,49 +7,44 @@ committed every FLUSH_EVERY messages (so a worker killed mid-batch re-sends at
 most that many once its lease expires). A heartbeat thread renews the lease of
 the batch in hand every third of SEND_LEASE_SECONDS, so the lease can be short:
 rows stay ours however slow the relay, and a dead worker's rows are due again
-within about a minute. One connection is opened and reused for every batch this
-run claims. The engine speaks only the transport's verdicts.
+within about a minute (`batch`). One connection is opened and reused for every
+batch this run claims. The engine speaks only the transport's verdicts.
+
+Batches are claimed per receiving-domain group, in turns (`lanes`), each as large
+as the group's pacing grants now (`pacing`): a throttled group (THROTTLED: 421,
+4.7.x) slows down and its rows wait in its own lane, while the other groups'
+batches keep flowing at their own pace. Nothing waits on a slow group's tokens
+while another group has rows due.
 """
 from __future__ import annotations
 
 import logging
-import threading
+import random
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from ..audience.tokens import manage_url, unsubscribe_url
 from ..config import Settings
-from ..db import Database, utcnow
+from ..db import Database
 from ..mail import verp
 from ..mail.compose import Composer, MessageTemplate, Recipient
 from ..mail.headers import HeaderError
-from ..mail.transport import Connection, Outcome, Transport, TransportError, Verdict, transport_for
+from ..mail.transport import Connection, Transport, TransportError, Verdict, transport_for
 from ..readers import variants
-from . import control, guard, ledger, rate
+from . import groups, ledger, pacing, rate
+from .batch import FLUSH_EVERY, Batch, Heartbeat, RunResult  # noqa: F401 - FLUSH_EVERY: what a kill may cost
+from .lanes import Lanes
 from .models import DeliveryStatus as D
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 50  # outcomes per commit: the most a SIGKILL can make us send twice
+MAX_PACED_SLEEP = 5.0  # seconds a run waits for a held-back group; longer waits end the run
+SLOT_RETRY_SECONDS = 0.2  # a group with every connection in use is asked again after this
+LANE_MAX_SECONDS = 30.0  # a throttled row is due again within this (jittered from the group's pace)
 ROW_STATUS = {Verdict.ACCEPTED: D.SENT, Verdict.RETRY: D.DEFERRED, Verdict.BOUNCE: D.BOUNCED, Verdict.REJECT: D.FAILED}
 # Per process. Frozen content never changes once sending starts, but an id alone is
 # not an identity: a restored or re-created database reuses ids, so the key also
 # holds the settings and the moment sending started.
 _templates: dict[tuple, tuple[MessageTemplate, str]] = {}
-
-
-@dataclass
-class RunResult:
-    sent: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    failed: int = 0
-    skipped: int = 0
-    more_due: bool = False  # stopped with due rows left: continue at once
-    retry_at: datetime | None = None  # earliest time deferred rows are due
-    stopped: str = ""  # why the run ended early: "not sending", "paused", "relay unavailable", "budget", "lease"
-    retries: list[datetime] = field(default_factory=list)
 
 
 def _template(db: Database, settings: Settings, transport: Transport, issue_id: int, variant: str = ""):
@@ -69,158 +64,118 @@ def _template(db: Database, settings: Settings, transport: Transport, issue_id: 
     return prepared
 
 
-class _Batch:
-    """One claimed batch: outcomes buffered and written in bulk.
-
-    The lease is also the fence that `record` and `release` are guarded by, so its
-    renewal (from the heartbeat thread) and every write under it take one lock.
-    """
-
-    def __init__(self, db: Database, settings: Settings, claim: ledger.Claim, result: RunResult, issue_id: int):
-        self.db, self.settings, self.claim, self.result = db, settings, claim, result
-        self.issue_id = issue_id
-        self.pending: list[ledger.RowResult] = []
-        self.paused = False  # the bounce-rate guard stopped the issue
-        self.lock = threading.Lock()
-        self.margin = timedelta(seconds=settings.send_lease_seconds / 6)  # renewals come every third
-
-    def renew(self) -> None:
-        with self.lock, self.db.session() as session:
-            lease = ledger.renew(session, self.settings, self.claim.lease, [r.delivery_id for r in self.claim.rows])
-            session.commit()
-            if lease is not None:  # else the rows are gone: keep the old lease and let it run out
-                self.claim.lease = lease
-
-    def expiring(self) -> bool:
-        """Our own clock says the lease is nearly out: the heartbeat could not renew it
-        (the database is out of reach) or the rows were taken back, so another worker
-        may be sending them now. Sending on would send them twice."""
-        return utcnow() >= self.claim.lease - self.margin
-
-    def add(self, row: ledger.Claimed, status: str, reply: str) -> None:
-        self.pending.append(ledger.RowResult(row.delivery_id, row.subscriber_id, row.attempts, status, reply))
-        setattr(self.result, status, getattr(self.result, status) + 1)
-        if len(self.pending) >= FLUSH_EVERY:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        with self.lock, self.db.session() as session:
-            retries = ledger.record(session, self.settings, self.claim.lease, self.pending)
-            if any(o.status == D.BOUNCED for o in self.pending):
-                reason = guard.check(session, self.settings, self.issue_id)
-                if reason:
-                    self.paused = True
-                    log.warning("issue %s %s", self.issue_id, reason)
-            session.commit()
-        self.result.retries.extend(retries)
-        self.pending = []
-
-    def defer_rest(self, rows: list[ledger.Claimed], reply: str) -> None:
-        for row in rows:
-            self.add(row, D.DEFERRED, reply)
-        self.flush()
-
-    def release_rest(self, rows: list[ledger.Claimed]) -> None:
-        self.flush()
-        with self.lock, self.db.session() as session:
-            ledger.release(session, self.claim.lease, [r.delivery_id for r in rows])
-            session.commit()
-
-    def stop(self, rows: list[ledger.Claimed], outcome: Outcome, issue_id: int) -> str:
-        """The relay refuses us (STOP): hand the rows back untried and pause the issue;
-        anything else that ends the connection defers them. Returns why the run stops."""
-        if outcome.verdict == Verdict.STOP:
-            self.release_rest(rows)
-            with self.db.session() as session:
-                control.pause(session, issue_id, f"the relay refused to send: {outcome.reply}")
-                session.commit()
-            log.warning("issue %s paused: %s", issue_id, outcome.reply)
-            return "paused"
-        self.defer_rest(rows, outcome.reply)
-        return "relay unavailable"
-
-
-class _Heartbeat(threading.Thread):
-    """Renews the lease of whichever batch is in hand until stopped."""
-
-    def __init__(self, lease_seconds: float):
-        super().__init__(name="lease-heartbeat", daemon=True)
-        self.interval = lease_seconds / 3
-        self.batch: _Batch | None = None
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self.interval):
-            batch = self.batch
-            if batch is None:
-                continue
-            try:
-                batch.renew()
-            except Exception:  # noqa: BLE001 - the next beat tries again; the lease has two more thirds
-                log.exception("renewing the lease failed")
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join()
-
-
 def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float = 30.0) -> RunResult:
-    """Send due rows of one issue until none is due or the time budget is spent."""
+    """Send due rows of one issue until none is due or the time budget is spent,
+    taking the receiving-domain groups in turns, each as fast as its pacing allows."""
     result = RunResult()
     deadline = time.monotonic() + budget_seconds
-    limiter = rate.limiter(settings)
+    limiter, pacer = rate.limiter(settings), pacing.pacer(settings)
+    lanes = Lanes(groups.names(settings))
     transport = transport_for(settings, tally=f"issue-{issue_id}")
     connection: Connection | None = None
-    heartbeat = _Heartbeat(settings.send_lease_seconds)
+    heartbeat = Heartbeat(settings.send_lease_seconds)
     heartbeat.start()
     try:
         while True:
+            group = lanes.next()
+            if group is None:
+                wait = lanes.wait()
+                if wait is None:
+                    break  # no group has rows due now
+                if wait > MAX_PACED_SLEEP or time.monotonic() + wait >= deadline:
+                    result.stopped, result.paced_for = "paced", wait
+                    break
+                time.sleep(wait)
+                continue
+            if not pacer.hold(group):  # the group's connections are all in use
+                lanes.hold(group, SLOT_RETRY_SECONDS)
+                continue
+            granted, wait = pacer.take(group, settings.send_batch_size, lanes.accepted.pop(group, 0),
+                                       lanes.unused.pop(group, 0))
+            if not granted:
+                pacer.let_go(group)
+                lanes.hold(group, wait)
+                continue
             with db.session() as session:
-                claim = ledger.claim(session, settings, issue_id)
+                claim = ledger.claim(session, settings, issue_id, group=group, limit=granted)
                 session.commit()
             if claim is None:
+                pacer.let_go(group)
                 result.stopped = "not sending"
                 break
             result.skipped += claim.skipped
+            lanes.unused[group] += granted - len(claim.rows)
+            if len(claim.rows) + claim.skipped < granted:
+                lanes.done(group)  # that was the last of what is due now in this group
             if not claim.rows:
-                if claim.skipped:
-                    continue
-                break
+                pacer.let_go(group)
+                continue
+            stop = ""
             prepared = _template(db, settings, transport, issue_id)
-            batch = heartbeat.batch = _Batch(db, settings, claim, result, issue_id)
-            if prepared is None:
-                batch.release_rest(claim.rows)
-                break
-            prepared[0].set_date()
-            prepared = _variants(db, settings, transport, issue_id, prepared)
-            if connection is not None and not connection.alive():  # dropped while we were claiming
-                connection.close()
-                connection = None
-            if connection is None:
-                try:
-                    connection = transport.connect()
-                except TransportError as exc:
-                    result.stopped = batch.stop(claim.rows, exc.outcome, issue_id)
+            batch = heartbeat.batch = Batch(db, settings, claim, result, issue_id, lambda g=group: pacer.hold(g))
+            try:
+                if prepared is None:
+                    batch.release_rest(claim.rows)
                     break
-            connection, stop = _send_batch(settings, issue_id, prepared, connection, limiter, batch, deadline)
+                prepared[0].set_date()
+                prepared = _variants(db, settings, transport, issue_id, prepared)
+                if connection is not None and not connection.alive():  # dropped while we were claiming
+                    connection.close()
+                    connection = None
+                if connection is None:
+                    try:
+                        connection = transport.connect()
+                    except TransportError as exc:
+                        stop = batch.stop(claim.rows, exc.outcome, issue_id)
+                if connection is not None:
+                    turn = _Turn(pacer, lanes, group)
+                    connection, stop = _send_batch(settings, issue_id, prepared, connection, limiter, batch,
+                                                   deadline, turn)
+                    turn.tally(batch)
+            finally:
+                heartbeat.batch = None
+                pacer.let_go(group)
             if stop:
                 result.stopped = stop
                 break
-            if len(claim.rows) + claim.skipped < settings.send_batch_size:
-                break  # that was the last of what is due now
             if time.monotonic() >= deadline:
                 result.more_due = True
                 break
     finally:
         heartbeat.stop()
         limiter.close()
+        pacer.close()
         if connection is not None:
             connection.close()
     if result.retries:
         result.retry_at = min(result.retries)
     return result
+
+
+class _Turn:
+    """A group's batch in this run: what it sent and how fast (for the pacer), and what
+    a throttle does: the group's shared rate is cut, the row waits in the group's lane
+    without spending an attempt, the rest of the batch goes back untried, and this
+    run gives the group a rest while the others go on."""
+
+    def __init__(self, pacer, lanes: Lanes, group: str):
+        self.pacer, self.lanes, self.group = pacer, lanes, group
+        self.started, self.tallied = time.monotonic(), False
+
+    def tally(self, batch: Batch) -> None:
+        if not self.tallied:
+            self.tallied = True
+            self.lanes.sent(self.group, batch.accepted, self.started)
+            self.lanes.accepted[self.group] += batch.accepted
+
+    def throttled(self, batch: Batch, rows: list[ledger.Claimed], index: int, reply: str) -> None:
+        self.tally(batch)  # this batch so far counts in the rate the group was seen sending at
+        rate_now = self.pacer.throttled(self.group, self.lanes.observed(self.group))
+        gap = 1.0 / rate_now if rate_now > 0 else 0.0
+        lane_delay = min(LANE_MAX_SECONDS, max(1.0, gap) * random.uniform(1.0, 2.0))
+        batch.add(rows[index], ledger.THROTTLED, reply, lane_delay)
+        batch.release_rest(rows[index + 1:])
+        self.lanes.hold(self.group, gap)
 
 
 def _variants(db, settings, transport, issue_id, whole):
@@ -240,7 +195,8 @@ def _variants(db, settings, transport, issue_id, whole):
     return pick
 
 
-def _send_batch(settings, issue_id, prepared, connection, limiter, batch: _Batch, deadline: float):
+def _send_batch(settings, issue_id, prepared, connection, limiter, batch: Batch, deadline: float,
+                turn: _Turn):
     """Send one claimed batch; return (the connection, or None if it is gone; why it stopped)."""
     base_url, rows = settings.base_url, batch.claim.rows
     for index, row in enumerate(rows):
@@ -265,7 +221,13 @@ def _send_batch(settings, issue_id, prepared, connection, limiter, batch: _Batch
             outcome = connection.send(composer.envelope_from(verp.ISSUE, row.delivery_id), row.email, payload)
         except TransportError as exc:
             connection.close()
+            if exc.outcome.verdict == Verdict.THROTTLED:
+                turn.throttled(batch, rows, index, exc.outcome.reply)
+                return None, ""
             return None, batch.stop(rows[index:], exc.outcome, issue_id)
+        if outcome.verdict == Verdict.THROTTLED:
+            turn.throttled(batch, rows, index, outcome.reply)
+            return connection, "paused" if batch.paused else ""
         if outcome.verdict == Verdict.STOP:
             return connection, batch.stop(rows[index:], outcome, issue_id)
         batch.add(row, ROW_STATUS[outcome.verdict], outcome.reply)

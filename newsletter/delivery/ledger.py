@@ -6,53 +6,35 @@ commits, so a caller can make each step one short transaction:
 
 - `start()` snapshots the confirmed audience in ONE statement (INSERT ... SELECT,
   duplicates ignored), so a second dispatch adds nobody twice;
-- `claim()` takes a batch of due rows atomically with a lease (PostgreSQL: FOR
-  UPDATE SKIP LOCKED; SQLite serialises writers anyway), re-checking that each
-  subscriber is still confirmed;
+- `claims.claim()` takes a batch of due rows (of one domain group) with a lease;
 - `record()` writes a batch of SMTP outcomes with executemany, guarded by the
   lease, so a worker whose lease expired cannot overwrite a newer claim;
-- `renew()` extends the lease of rows still in hand (a slow relay keeps them);
-- `release()` hands back rows a worker claimed but did not try;
+- `claims.renew()` / `claims.release()` keep or hand back claimed rows;
 - `finish_if_done()` closes the issue once no row is open.
 The sweeper (`sweep`) is the safety net over all of it. Category variants: `categories`.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import recipients, suppression
+from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import insert_for, utcnow
 from ..issues import lifecycle
 from ..issues.models import Issue, IssueStatus
 from ..mail.rendering import RenderedMail
+from . import groups
+from .claims import Claim, Claimed, claim, is_sending, release, renew  # noqa: F401 - the ledger's API
 from .models import Delivery
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
-
-
-@dataclass(frozen=True)
-class Claimed:
-    delivery_id: int
-    subscriber_id: int
-    email: str
-    unsubscribe_token: str
-    attempts: int
-    manage_token: str
-    variant: str = ""  # the category variant frozen for them ("" the whole issue)
-
-
-@dataclass
-class Claim:
-    lease: datetime
-    rows: list[Claimed] = field(default_factory=list)
-    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,8 +44,14 @@ class RowResult:
     delivery_id: int
     subscriber_id: int
     attempts: int
-    status: str  # sent, deferred, bounced or failed
+    status: str  # sent, deferred, bounced, failed, or THROTTLED
     reply: str
+    retry_in: float = 0.0  # THROTTLED: seconds until its group may take it again
+
+
+# Not a row state: a deferral the receiving side asked for by limiting our pace. The
+# row waits in its group's lane as `deferred`, and the try costs it no attempt.
+THROTTLED = "throttled"
 
 
 def backoff(settings: Settings, attempts: int) -> float:
@@ -90,11 +78,12 @@ def _lock_issue(session: Session, issue_id: int) -> Issue | None:
     return session.scalar(select(Issue).where(Issue.id == issue_id).with_for_update())
 
 
-def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
+def start(session: Session, issue_id: int, now: datetime | None = None, settings: Settings | None = None) -> int:
     """Snapshot the audience if this issue has none yet; return the rows added.
 
     Only for an issue in `sending`. The issue row is locked (PostgreSQL) so two
     dispatches take turns; ON CONFLICT DO NOTHING keeps it exactly once anyway.
+    Each row gets its receiving-domain group from `settings` (none given: `other`).
     """
     now = now or utcnow()
     issue = _lock_issue(session, issue_id)
@@ -115,18 +104,16 @@ def start(session: Session, issue_id: int, now: datetime | None = None) -> int:
         const("due", now, Delivery.next_attempt_at),
         const("reply", "", Delivery.last_reply),
         const("updated", now, Delivery.updated_at),
+        groups.sql_group(settings, Subscriber.email) if settings else const("group", groups.OTHER, Delivery.pacing_group),
     )
     stmt = insert_for(session)(Delivery).from_select(
-        ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at"],
-        audience).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+        ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at",
+         "pacing_group"], audience
+    ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     added = session.execute(stmt).rowcount or 0
     if added == 0:
         finish_if_done(session, issue_id, now)  # nobody to send to
     return added
-
-
-def is_sending(session: Session, issue_id: int) -> bool:
-    return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENDING
 
 
 def due_count(session: Session, issue_id: int, now: datetime | None = None) -> int:
@@ -149,56 +136,6 @@ def next_due_at(session: Session, issue_id: int) -> datetime | None:
     )
 
 
-def claim(session: Session, settings: Settings, issue_id: int, now: datetime | None = None) -> Claim | None:
-    """Take up to SEND_BATCH_SIZE due rows for this worker; None if the issue is not sending.
-
-    Rows whose subscriber is no longer confirmed (unsubscribed or bounced since the
-    snapshot) are marked `skipped` here, so they get no message.
-    """
-    now = now or utcnow()
-    if not is_sending(session, issue_id):
-        return None
-    lease = now + timedelta(seconds=settings.send_lease_seconds)
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.issue_id == issue_id,
-            Delivery.status.in_(D.WAITING),
-            Delivery.next_attempt_at <= now,
-        )
-        .limit(settings.send_batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    taken = session.execute(
-        update(_t)
-        .where(_t.c.id.in_(due.scalar_subquery()))
-        .values(status=D.SENDING, lease_expires_at=lease, attempts=_t.c.attempts + 1, updated_at=now)
-        .returning(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant)
-    ).all()
-    result = Claim(lease=lease)
-    if not taken:
-        return result
-    subscribers = recipients.for_sending(session, [row.subscriber_id for row in taken])
-    skipped = []
-    for row in taken:
-        sub = subscribers.get(row.subscriber_id)
-        if sub is None or not sub.receiving:
-            skipped.append(row.id)
-        else:
-            result.rows.append(Claimed(row.id, row.subscriber_id, sub.email, sub.unsubscribe_token, row.attempts,
-                                       sub.manage_token, row.variant))
-    if skipped:
-        session.execute(
-            update(_t)
-            .where(_t.c.id.in_(skipped))
-            .values(status=D.SKIPPED, lease_expires_at=None, last_reply="no longer subscribed at send time",
-                    updated_at=now)
-        )
-        result.skipped = len(skipped)
-    result.rows.sort(key=lambda r: r.delivery_id)
-    return result
-
-
 def record(
     session: Session, settings: Settings, lease: datetime, outcomes: list[RowResult], now: datetime | None = None
 ) -> list[datetime]:
@@ -208,11 +145,15 @@ def record(
     """
     now = now or utcnow()
     guard = (_t.c.id == bindparam("b_id")) & (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == lease)
-    sent, deferred, final, bounced, retries = [], [], [], [], []
+    sent, deferred, final, bounced, retries, throttled = [], [], [], [], [], []
     for o in outcomes:
         reply = o.reply[:2000]
         if o.status == D.SENT:
             sent.append({"b_id": o.delivery_id, "b_reply": reply})
+        elif o.status == THROTTLED:
+            when = now + timedelta(seconds=o.retry_in)
+            retries.append(when)
+            throttled.append({"b_id": o.delivery_id, "b_reply": reply, "b_next": when})
         elif o.status == D.DEFERRED and o.attempts < settings.send_max_attempts:
             when = now + timedelta(seconds=backoff(settings, o.attempts))
             retries.append(when)
@@ -232,22 +173,15 @@ def record(
     if deferred:
         conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
                                                     next_attempt_at=bindparam("b_next"), **done), deferred)
+    if throttled:
+        conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
+                                                    attempts=_t.c.attempts - 1, next_attempt_at=bindparam("b_next"),
+                                                    **done), throttled)
     if final:
         conn.execute(update(_t).where(guard).values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
                                                     **done), final)
     suppression.mark_bounced(session, bounced, now)
     return retries
-
-
-def renew(
-    session: Session, settings: Settings, lease: datetime, delivery_ids: list[int], now: datetime | None = None
-) -> datetime | None:
-    """A new lease for the rows still held under `lease`, or None if none is (all
-    recorded, or the sweeper took them back: the holder must not send them)."""
-    renewed = (now or utcnow()) + timedelta(seconds=settings.send_lease_seconds)
-    held = session.execute(update(_t).where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING,
-                                            _t.c.lease_expires_at == lease).values(lease_expires_at=renewed))
-    return renewed if held.rowcount else None
 
 
 def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:
@@ -258,22 +192,6 @@ def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime
         .where(_t.c.id == delivery_id, _t.c.status == D.SENT)
         .values(status=D.BOUNCED, last_reply=reason[:2000], updated_at=now or utcnow())
     ).rowcount)
-
-
-def release(session: Session, lease: datetime, delivery_ids: list[int], now: datetime | None = None) -> None:
-    """Hand claimed rows back untouched (the send paused before trying them)."""
-    if not delivery_ids:
-        return
-    session.execute(
-        update(_t)
-        .where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING, _t.c.lease_expires_at == lease)
-        .values(
-            status=case((_t.c.attempts > 1, D.DEFERRED.value), else_=D.PENDING.value),
-            attempts=_t.c.attempts - 1,
-            lease_expires_at=None,
-            updated_at=now or utcnow(),
-        )
-    )
 
 
 def finish_if_done(session: Session, issue_id: int, now: datetime | None = None) -> str | None:

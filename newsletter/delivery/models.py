@@ -60,6 +60,7 @@ class Delivery(Base):
         UniqueConstraint("issue_id", "subscriber_id"),
         enum_check("status", DeliveryStatus),
         Index("ix_deliveries_due", "issue_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_group_due", "issue_id", "pacing_group", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
@@ -75,5 +76,8 @@ class Delivery(Base):
     # The subscriber's categories key at the snapshot: which frozen variant they get
     # ("" is the whole issue).
     variant: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    # The recipient's receiving-domain group at the snapshot (`delivery.pacing`): rows
+    # are claimed per group, so a throttled group waits in its own lane.
+    pacing_group: Mapped[str] = mapped_column(String(40), default="other", server_default="other")
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -74,7 +74,7 @@ def test_5xx_bounces_exactly_those_and_4xx_retries(app, db, session, smtp, worke
     for a in refused:
         smtp.refuse[a] = "550 5.1.1 no such user"
     for a in throttled:
-        smtp.refuse[a] = "451 4.7.1 try again later"
+        smtp.refuse[a] = "451 4.3.0 try again later"  # 4.7.x would be a throttle: no attempt spent
     dispatch_issue.delay(issue_id)
     def throttled_attempts():
         with db.session() as s:

@@ -56,7 +56,8 @@ def test_pipelining_batches_the_envelope_and_the_body_arrives_intact(env, settin
     ("rcpt", "550 5.1.1 no such user", Verdict.BOUNCE),
     ("rcpt", "452 4.2.2 mailbox full", Verdict.RETRY),
     ("data", "554 5.7.1 message refused as spam", Verdict.REJECT),
-    ("data", "451 4.7.1 greylisted", Verdict.RETRY),
+    ("data", "451 4.7.1 greylisted", Verdict.THROTTLED),
+    ("rcpt", "450 4.7.28 rate limited", Verdict.THROTTLED),
 ])
 def test_each_reply_becomes_its_verdict_and_the_connection_goes_on(env, settings, server, stage, reply, verdict):
     server.replies[(stage, SENDER if stage == "mail" else "refused@example.com")] = reply
@@ -73,14 +74,14 @@ def test_each_reply_becomes_its_verdict_and_the_connection_goes_on(env, settings
     assert [m.recipients for m in server.messages] == ([] if stage == "mail" else [["next@example.com"]])
 
 
-def test_a_421_ends_the_connection_with_retry(env, settings, server):
+def test_a_421_ends_the_connection_as_throttled(env, settings, server):
     server.replies[("rcpt", "a@example.com")] = "421 4.7.0 too many connections, closing"
     transport = transport_for(env, server.port)
     connection = transport.connect()
     with pytest.raises(TransportError) as raised:
         connection.send(SENDER, "a@example.com", copy_for(transport, settings, "a@example.com"))
     connection.close()
-    assert raised.value.outcome.verdict == Verdict.RETRY and "421" in raised.value.outcome.reply
+    assert raised.value.outcome.verdict == Verdict.THROTTLED and "421" in raised.value.outcome.reply
 
 
 def test_an_address_needing_smtputf8_is_not_offered_to_a_relay_without_it(env, settings):

@@ -24,6 +24,9 @@ class Verdict(StrEnum):
 
     ACCEPTED = "accepted"  # the relay took the message
     RETRY = "retry"  # not now (4xx, a dropped connection): try this recipient again later
+    # Not now, and slow down: the receiving side limits our pace (421, 4.7.x). Costs
+    # the recipient no attempt; the sender paces that recipient's domain group.
+    THROTTLED = "throttled"
     BOUNCE = "bounce"  # this address is refused for good: suppress it
     REJECT = "reject"  # this message is refused for good, not the address
     STOP = "stop"  # the relay refuses us (sender, credentials): stop sending and tell a person

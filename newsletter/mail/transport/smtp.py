@@ -26,18 +26,24 @@ def _reply(code: int, message: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}".strip()
 
 
-def verdict_for(stage: str, code: int) -> Verdict:
+def verdict_for(stage: str, code: int, text: str = "") -> Verdict:
     """What a reply at a stage ("mail", "rcpt", "data") means for the sender."""
     if stage == "data" and 200 <= code < 300:
         return Verdict.ACCEPTED
     if 400 <= code < 500:
-        return Verdict.RETRY
+        return Verdict.THROTTLED if code == 421 or _is_47x(text) else Verdict.RETRY
     if stage == "mail":
         # The relay refuses our envelope sender: every recipient would get the same.
         return Verdict.STOP if code >= 500 else Verdict.RETRY
     if stage == "rcpt":
         return Verdict.BOUNCE
     return Verdict.REJECT  # the message itself was refused, not the address
+
+
+def _is_47x(text: str) -> bool:
+    """An enhanced status 4.7.x (policy: rate, reputation) after the reply code."""
+    words = text.split(" ", 2)
+    return len(words) > 1 and words[1].startswith("4.7.")
 
 
 class SmtpConnection:
@@ -83,22 +89,22 @@ class SmtpConnection:
         if data[0] == 354 and mail[0] == 250 and rcpt[0] in (250, 251):
             smtp.send(message + b".\r\n")
             final = self._closing(smtp.getreply())
-            return Outcome(verdict_for("data", final[0]), _reply(*final))
+            return Outcome(verdict_for("data", final[0], _reply(*final)), _reply(*final))
         if data[0] == 354:  # the relay wants a body for a refused envelope: end it empty
             smtp.send(b".\r\n")
             smtp.getreply()
         smtp.rset()
         if mail[0] != 250:
-            return Outcome(verdict_for("mail", mail[0]), _reply(*mail))
+            return Outcome(verdict_for("mail", mail[0], _reply(*mail)), _reply(*mail))
         if rcpt[0] not in (250, 251):
-            return Outcome(verdict_for("rcpt", rcpt[0]), _reply(*rcpt))
-        return Outcome(verdict_for("data", data[0]), _reply(*data))
+            return Outcome(verdict_for("rcpt", rcpt[0], _reply(*rcpt)), _reply(*rcpt))
+        return Outcome(verdict_for("data", data[0], _reply(*data)), _reply(*data))
 
     @staticmethod
     def _closing(reply: tuple[int, bytes]) -> tuple[int, bytes]:
         """421: the relay is closing the connection; the rest must wait for a new one."""
         if reply[0] == 421:
-            raise TransportError(Outcome(Verdict.RETRY, _reply(*reply)))
+            raise TransportError(Outcome(Verdict.THROTTLED, _reply(*reply)))
         return reply
 
     def alive(self) -> bool:

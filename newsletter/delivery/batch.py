@@ -1,0 +1,143 @@
+"""One claimed batch in a worker's hands: its outcomes, buffered and written in bulk
+under the claim's lease, and the heartbeat thread that renews that lease (and the
+group's connection slot) while it is in hand. The run's tallies are a `RunResult`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ..config import Settings
+from ..db import Database, utcnow
+from ..mail.transport import Outcome, Verdict
+from . import control, guard, ledger
+from .models import DeliveryStatus as D
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 50  # outcomes per commit: the most a SIGKILL can make us send twice
+
+
+@dataclass
+class RunResult:
+    sent: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    failed: int = 0
+    skipped: int = 0
+    throttled: int = 0  # tries the receiving side deferred to slow us down (no attempt spent)
+    more_due: bool = False  # stopped with due rows left: continue at once
+    retry_at: datetime | None = None  # earliest time deferred rows are due
+    # Why the run ended early: "not sending", "paused", "relay unavailable", "budget", "lease", or
+    # "paced" (every group with due rows must wait `paced_for` seconds).
+    stopped: str = ""
+    paced_for: float = 0.0
+    retries: list[datetime] = field(default_factory=list)
+
+
+class Batch:
+    """One claimed batch: outcomes buffered and written in bulk.
+
+    The lease is also the fence that `record` and `release` are guarded by, so its
+    renewal (from the heartbeat thread) and every write under it take one lock.
+    """
+
+    def __init__(self, db: Database, settings: Settings, claim: ledger.Claim, result: RunResult, issue_id: int,
+                 on_renew: Callable[[], object] | None = None):
+        self.db, self.settings, self.claim, self.result = db, settings, claim, result
+        self.issue_id = issue_id
+        self.on_renew = on_renew  # keeps the group's connection slot as long as the lease
+        self.accepted = 0
+        self.pending: list[ledger.RowResult] = []
+        self.paused = False  # the bounce-rate guard stopped the issue
+        self.lock = threading.Lock()
+        self.margin = timedelta(seconds=settings.send_lease_seconds / 6)  # renewals come every third
+
+    def renew(self) -> None:
+        with self.lock, self.db.session() as session:
+            lease = ledger.renew(session, self.settings, self.claim.lease, [r.delivery_id for r in self.claim.rows])
+            session.commit()
+            if lease is None:  # the rows are gone: keep the old lease and let it run out
+                return
+            self.claim.lease = lease
+        if self.on_renew is not None:
+            self.on_renew()
+
+    def expiring(self) -> bool:
+        """Our own clock says the lease is nearly out: the heartbeat could not renew it
+        (the database is out of reach) or the rows were taken back, so another worker
+        may be sending them now. Sending on would send them twice."""
+        return utcnow() >= self.claim.lease - self.margin
+
+    def add(self, row: ledger.Claimed, status: str, reply: str, retry_in: float = 0.0) -> None:
+        self.pending.append(ledger.RowResult(row.delivery_id, row.subscriber_id, row.attempts, status, reply,
+                                             retry_in))
+        setattr(self.result, status, getattr(self.result, status) + 1)
+        self.accepted += status == D.SENT
+        if len(self.pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        with self.lock, self.db.session() as session:
+            retries = ledger.record(session, self.settings, self.claim.lease, self.pending)
+            if any(o.status == D.BOUNCED for o in self.pending):
+                reason = guard.check(session, self.settings, self.issue_id)
+                if reason:
+                    self.paused = True
+                    log.warning("issue %s %s", self.issue_id, reason)
+            session.commit()
+        self.result.retries.extend(retries)
+        self.pending = []
+
+    def defer_rest(self, rows: list[ledger.Claimed], reply: str) -> None:
+        for row in rows:
+            self.add(row, D.DEFERRED, reply)
+        self.flush()
+
+    def release_rest(self, rows: list[ledger.Claimed]) -> None:
+        self.flush()
+        with self.lock, self.db.session() as session:
+            ledger.release(session, self.claim.lease, [r.delivery_id for r in rows])
+            session.commit()
+
+    def stop(self, rows: list[ledger.Claimed], outcome: Outcome, issue_id: int) -> str:
+        """The relay refuses us (STOP): hand the rows back untried and pause the issue;
+        anything else that ends the connection defers them. Returns why the run stops."""
+        if outcome.verdict == Verdict.STOP:
+            self.release_rest(rows)
+            with self.db.session() as session:
+                control.pause(session, issue_id, f"the relay refused to send: {outcome.reply}")
+                session.commit()
+            log.warning("issue %s paused: %s", issue_id, outcome.reply)
+            return "paused"
+        self.defer_rest(rows, outcome.reply)
+        return "relay unavailable"
+
+
+class Heartbeat(threading.Thread):
+    """Renews the lease of whichever batch is in hand until stopped."""
+
+    def __init__(self, lease_seconds: float):
+        super().__init__(name="lease-heartbeat", daemon=True)
+        self.interval = lease_seconds / 3
+        self.batch: Batch | None = None
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            batch = self.batch
+            if batch is None:
+                continue
+            try:
+                batch.renew()
+            except Exception:  # noqa: BLE001 - the next beat tries again; the lease has two more thirds
+                log.exception("renewing the lease failed")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()

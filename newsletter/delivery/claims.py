@@ -1,0 +1,128 @@
+"""Claims: a worker takes due rows of one issue, keeps them under a lease, hands back
+what it did not try (`ledger` records what it did).
+
+`claim()` takes up to SEND_BATCH_SIZE due rows atomically with a lease (PostgreSQL:
+FOR UPDATE SKIP LOCKED; SQLite serialises writers anyway), of one receiving-domain
+group when asked (`delivery.groups`: a throttled group's rows wait in their own lane
+while the others' batches keep flowing), re-checking that each subscriber is still
+confirmed; `renew()` extends the lease of rows still in hand; `release()` gives
+rows back untried. Every function takes a session and never commits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from ..audience import recipients
+from ..config import Settings
+from ..db import utcnow
+from ..issues.models import Issue, IssueStatus
+from . import groups
+from .models import Delivery
+from .models import DeliveryStatus as D
+
+_t = Delivery.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    unsubscribe_token: str
+    attempts: int
+    manage_token: str
+    variant: str = ""  # the category variant frozen for them ("" the whole issue)
+
+
+@dataclass
+class Claim:
+    lease: datetime
+    rows: list[Claimed] = field(default_factory=list)
+    skipped: int = 0
+
+
+def is_sending(session: Session, issue_id: int) -> bool:
+    return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENDING
+
+
+def claim(session: Session, settings: Settings, issue_id: int, now: datetime | None = None,
+          group: str | None = None, limit: int | None = None) -> Claim | None:
+    """Take up to SEND_BATCH_SIZE (or `limit`) due rows, of `group` if given, for
+    this worker; None if the issue is not sending.
+
+    Rows whose subscriber is no longer confirmed (unsubscribed or bounced since the
+    snapshot) are marked `skipped` here, so they get no message.
+    """
+    now = now or utcnow()
+    if not is_sending(session, issue_id):
+        return None
+    lease = now + timedelta(seconds=settings.send_lease_seconds)
+    due = select(Delivery.id).where(
+        Delivery.issue_id == issue_id,
+        Delivery.status.in_(D.WAITING),
+        Delivery.next_attempt_at <= now,
+    )
+    if group == groups.OTHER and settings.pacing_groups:  # with rows of groups no longer configured
+        due = due.where(Delivery.pacing_group.not_in([name for name, _ in settings.pacing_groups]))
+    elif group is not None:
+        due = due.where(Delivery.pacing_group == group)
+    due = due.limit(min(limit or settings.send_batch_size, settings.send_batch_size)).with_for_update(skip_locked=True)
+    taken = session.execute(
+        update(_t)
+        .where(_t.c.id.in_(due.scalar_subquery()))
+        .values(status=D.SENDING, lease_expires_at=lease, attempts=_t.c.attempts + 1, updated_at=now)
+        .returning(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant)
+    ).all()
+    result = Claim(lease=lease)
+    if not taken:
+        return result
+    subscribers = recipients.for_sending(session, [row.subscriber_id for row in taken])
+    skipped = []
+    for row in taken:
+        sub = subscribers.get(row.subscriber_id)
+        if sub is None or not sub.receiving:
+            skipped.append(row.id)
+        else:
+            result.rows.append(Claimed(row.id, row.subscriber_id, sub.email, sub.unsubscribe_token, row.attempts,
+                                       sub.manage_token, row.variant))
+    if skipped:
+        session.execute(
+            update(_t)
+            .where(_t.c.id.in_(skipped))
+            .values(status=D.SKIPPED, lease_expires_at=None, last_reply="no longer subscribed at send time",
+                    updated_at=now)
+        )
+        result.skipped = len(skipped)
+    result.rows.sort(key=lambda r: r.delivery_id)
+    return result
+
+
+def renew(
+    session: Session, settings: Settings, lease: datetime, delivery_ids: list[int], now: datetime | None = None
+) -> datetime | None:
+    """A new lease for the rows still held under `lease`, or None if none is (all
+    recorded, or the sweeper took them back: the holder must not send them)."""
+    renewed = (now or utcnow()) + timedelta(seconds=settings.send_lease_seconds)
+    held = session.execute(update(_t).where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING,
+                                            _t.c.lease_expires_at == lease).values(lease_expires_at=renewed))
+    return renewed if held.rowcount else None
+
+
+def release(session: Session, lease: datetime, delivery_ids: list[int], now: datetime | None = None) -> None:
+    """Hand claimed rows back untouched (the send paused before trying them)."""
+    if not delivery_ids:
+        return
+    session.execute(
+        update(_t)
+        .where(_t.c.id.in_(delivery_ids), _t.c.status == D.SENDING, _t.c.lease_expires_at == lease)
+        .values(
+            status=case((_t.c.attempts > 1, D.DEFERRED.value), else_=D.PENDING.value),
+            attempts=_t.c.attempts - 1,
+            lease_expires_at=None,
+            updated_at=now or utcnow(),
+        )
+    )
