@@ -1,4 +1,5 @@
-"""Delivery retention: per-issue, per-variant counts of the rows rolled up and deleted.
+"""Delivery retention: per-issue, per-variant counts of the rows rolled up and deleted;
+and an index for the confirmation relay's scan of recent requests.
 
 Revision ID: 0010
 Revises: 0006
@@ -30,7 +31,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_rollups")),
         sa.UniqueConstraint("issue_id", "variant", "status", name=op.f("uq_delivery_rollups_issue_id_variant_status")),
     )
+    op.create_index("ix_subscribers_confirm_mail_requested_at", "subscribers", ["confirm_mail_requested_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_subscribers_confirm_mail_requested_at", table_name="subscribers")
     op.drop_table("delivery_rollups")
