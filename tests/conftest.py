@@ -227,13 +227,13 @@ def celery_worker_for():
         celery = app.extensions["celery"]
         celery.control.purge()
         # The scheduler's confirmation relay comes with it: a subscribe publishes nothing.
-        stop = start_relay(app)
+        stop_relay = start_relay(app)
         try:
             with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False,
                               shutdown_timeout=20, queues=["mail", "bulk", "default"]) as worker:
                 yield worker
         finally:
-            stop.set()
+            stop_relay()
 
     return start
 

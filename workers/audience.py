@@ -104,11 +104,17 @@ def relay_confirmations(app, stop: threading.Event, interval: float = RELAY_INTE
         stop.wait(interval)
 
 
-def start_relay(app) -> threading.Event:
-    """Run the relay in a daemon thread; set the returned event to stop it."""
+def start_relay(app):
+    """Run the relay in a daemon thread; the returned function stops it and waits."""
     stop = threading.Event()
-    threading.Thread(target=relay_confirmations, args=(app, stop), name="confirmation-relay", daemon=True).start()
-    return stop
+    thread = threading.Thread(target=relay_confirmations, args=(app, stop), name="confirmation-relay", daemon=True)
+    thread.start()
+
+    def stop_relay() -> None:
+        stop.set()
+        thread.join(30)
+
+    return stop_relay
 
 
 @beat_init.connect

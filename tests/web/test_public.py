@@ -177,14 +177,14 @@ def test_a_subscribe_publishes_nothing_and_the_relay_hands_it_over_once(app, cli
     assert queued == []
     [subscriber] = subscribers(session)
     assert outbox.confirmations_requested(session, utcnow() - timedelta(minutes=3)) == [subscriber.id]
-    stop = tasks.start_relay(app)
+    stop_relay = tasks.start_relay(app)
     try:
         give_up = time.monotonic() + 10
         while not queued and time.monotonic() < give_up:
-            stop.wait(0.05)
-        stop.wait(3 * tasks.RELAY_INTERVAL)  # more scans: still handed over once
+            time.sleep(0.05)
+        time.sleep(3 * tasks.RELAY_INTERVAL)  # more scans: still handed over once
     finally:
-        stop.set()
+        stop_relay()
     assert queued == [(subscriber.id,)]
 
 
