@@ -164,6 +164,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         send_parallel_batches=whole_number(
             "SEND_PARALLEL_BATCHES", env.get("SEND_PARALLEL_BATCHES", "8") or "8", 1, 1000
         ),
+        delivery_retention_days=whole_number(
+            "DELIVERY_RETENTION_DAYS", env.get("DELIVERY_RETENTION_DAYS", "30") or "30", 30, 36500
+        ),
         db_ping_idle_seconds=number("DB_PING_IDLE_SECONDS", env.get("DB_PING_IDLE_SECONDS", "5") or "5", 0),
         dkim_selector=env.get("DKIM_SELECTOR", ""),
         dkim_domain=env.get("DKIM_DOMAIN", ""),

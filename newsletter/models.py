@@ -6,7 +6,7 @@ on `db.Base.metadata` at once.
 """
 from .audience.models import Erasure, ImportStatus, Subscriber, SubscriberImport, SubscriberStatus
 from .comparisons.models import REVIEWERS, VERDICTS, Comparison, Review, Reviewer, Tool, Verdict
-from .delivery.models import Delivery, DeliveryStatus
+from .delivery.models import Delivery, DeliveryRollup, DeliveryStatus
 from .editors.models import Editor
 from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage
 from .issues.models import IntroFormat, Issue, IssueItem, IssueStatus, SendSchedule
@@ -18,6 +18,7 @@ __all__ = [
     "Click",
     "Comparison",
     "Delivery",
+    "DeliveryRollup",
     "DeliveryStatus",
     "Disposition",
     "Editor",

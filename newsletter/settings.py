@@ -84,6 +84,10 @@ class Settings:
     send_lease_seconds: int = 45
     # Batch-task chains a dispatch starts per issue (the parallelism across workers).
     send_parallel_batches: int = 8
+    # A finished issue's sent, empty and skipped rows are rolled up into counts and
+    # deleted after this many days; never fewer than the 30 days of sender health,
+    # which counts the rows themselves.
+    delivery_retention_days: int = 30
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_private_key_path: str = ""

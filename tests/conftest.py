@@ -222,13 +222,20 @@ def celery_worker_for():
 
     from celery.contrib.testing.worker import start_worker
 
+    from workers.audience import start_relay
+
     @contextmanager
     def start(app):
         celery = app.extensions["celery"]
         celery.control.purge()
-        with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False,
-                          shutdown_timeout=20, queues=["mail", "bulk", "default"]) as worker:
-            yield worker
+        # The scheduler's confirmation relay comes with it: a subscribe publishes nothing.
+        stop_relay = start_relay(app)
+        try:
+            with start_worker(celery, pool="threads", concurrency=2, perform_ping_check=False,
+                              shutdown_timeout=20, queues=["mail", "bulk", "default"]) as worker:
+                yield worker
+        finally:
+            stop_relay()
 
     return start
 

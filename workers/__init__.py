@@ -68,6 +68,7 @@ def celery_init_app(app: Flask) -> Celery:
         include=["workers.audience", "workers.issues", "workers.delivery", "workers.readers"],
     )
     celery.set_default()
+    celery.flask_app = app  # for the scheduler's confirmation relay (`workers.audience`)
     app.extensions["celery"] = celery
     return celery
 

@@ -1,14 +1,25 @@
 """The audience's tasks: the confirmation outbox, the purge of unconfirmed readers,
-and uploaded imports."""
+and uploaded imports.
+
+The subscribe request publishes nothing: its outbox row is the hint. The relay
+(`relay_confirmations`, a thread of the scheduler: one per deployment) scans the
+rows asked for in the last minutes every RELAY_INTERVAL seconds and hands each to
+`send_confirmation` on the `mail` queue once; the sweeper below re-enqueues what
+is still unsent after two minutes (a lost message, a relay that was down).
+"""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import beat_init
 
 from newsletter.audience import importing, outbox, subscriptions
 from newsletter.audience.models import ImportStatus, SubscriberImport
+from newsletter.db import utcnow
 from newsletter.delivery import rate
 
 from . import database, settings
@@ -65,3 +76,47 @@ def import_subscribers(import_id: int) -> str:
         importing.process(session, settings().secret_key, record, after_batch=lambda rows: session.commit())
         session.commit()
         return record.status
+
+
+RELAY_INTERVAL = 0.2  # seconds between scans: about how long a new request waits
+RELAY_WINDOW = timedelta(minutes=3)  # older requests are the sweeper's (two minutes)
+PUBLISHED_FOR = 120.0  # seconds a handed-over request is not handed over again
+
+
+def relay_confirmations(app, stop: threading.Event, interval: float = RELAY_INTERVAL) -> None:
+    """Until `stop`: hand each newly requested confirmation mail to the workers, once.
+    `app` is the Flask app (for its database)."""
+    db = app.extensions["db"]
+    published: dict[int, float] = {}
+    while not stop.is_set():
+        try:
+            with db.session() as session:
+                due = outbox.confirmations_requested(session, utcnow() - RELAY_WINDOW)
+            now = time.monotonic()
+            published = {sid: at for sid, at in published.items() if now - at < PUBLISHED_FOR}
+            for subscriber_id in due:
+                if subscriber_id not in published:
+                    send_confirmation.delay(subscriber_id)
+                    published[subscriber_id] = now
+        except Exception:  # noqa: BLE001 - a database or broker outage: the next scan tries again
+            log.exception("confirmation relay: scan failed; trying again")
+            stop.wait(5)
+        stop.wait(interval)
+
+
+def start_relay(app):
+    """Run the relay in a daemon thread; the returned function stops it and waits."""
+    stop = threading.Event()
+    thread = threading.Thread(target=relay_confirmations, args=(app, stop), name="confirmation-relay", daemon=True)
+    thread.start()
+
+    def stop_relay() -> None:
+        stop.set()
+        thread.join(30)
+
+    return stop_relay
+
+
+@beat_init.connect
+def _relay_in_the_scheduler(sender, **_kwargs) -> None:
+    start_relay(sender.app.flask_app)

@@ -19,7 +19,7 @@ import math
 from celery import shared_task
 
 from newsletter.db import utcnow
-from newsletter.delivery import categories, engine, ledger
+from newsletter.delivery import categories, engine, ledger, retention
 from newsletter.delivery.sweep import sweep
 
 from . import database, settings
@@ -90,3 +90,21 @@ def sweep_deliveries() -> int:
     for issue_id in swept.to_dispatch:
         dispatch_issue.delay(issue_id)
     return len(swept.to_dispatch)
+
+
+# A run deletes at most this many batches (of `retention.BATCH` rows), so it ends
+# well inside the task time limit; the next run goes on where it stopped.
+RETENTION_BATCHES_PER_RUN = 100
+
+
+@shared_task
+def roll_up_deliveries() -> int:
+    """Every ten minutes: old issues' delivered rows become counts (`delivery.retention`)."""
+    with database().session() as session:
+        done = retention.roll_up(session, settings().delivery_retention_days, lambda rows: session.commit(),
+                                 max_batches=RETENTION_BATCHES_PER_RUN)
+        session.commit()
+    if done.rows:
+        log.info("retention: %d delivery rows of issues %s rolled up%s", done.rows, done.issues,
+                 "; more next run" if done.more else "")
+    return done.rows

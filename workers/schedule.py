@@ -23,6 +23,11 @@ def beat_schedule() -> dict:
             "task": "workers.delivery.sweep_deliveries",
             "schedule": 15.0,
         },
+        # Retention: old issues' delivered rows become counts (bounded batches per run).
+        "roll-up-deliveries": {
+            "task": "workers.delivery.roll_up_deliveries",
+            "schedule": 600.0,
+        },
         "purge-unconfirmed": {
             "task": "workers.audience.purge_unconfirmed",
             "schedule": 3600.0,

@@ -50,6 +50,8 @@ class Subscriber(Base):
         # The subscribers page: newest first, by status, keyset on id. (The prefix
         # search index on PostgreSQL is written by hand in the migration.)
         Index("ix_subscribers_status_id", "status", "id"),
+        # The confirmation relay's scan: mails asked for in the last minutes.
+        Index("ix_subscribers_confirm_mail_requested_at", "confirm_mail_requested_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -63,23 +63,39 @@ def lock_for_confirmation(session: Session, subscriber_id: int) -> Subscriber | 
     return subscriber
 
 
+def _due(now: datetime):
+    return (
+        Subscriber.status == SubscriberStatus.PENDING,
+        Subscriber.confirm_nonce != "",
+        or_(Subscriber.confirm_mail_retry_at.is_(None), Subscriber.confirm_mail_retry_at <= now),
+        or_(
+            Subscriber.confirm_mail_sent_at.is_(None),
+            Subscriber.confirm_mail_sent_at < Subscriber.confirm_mail_requested_at,
+        ),
+    )
+
+
 def confirmations_lost(session: Session, older_than: timedelta, now: datetime | None = None) -> list[int]:
     """Ids whose confirmation mail was requested a while ago and never sent.
 
     The broker is a hint; this is what the sweeper uses to re-enqueue them.
     """
-    cutoff = (now or utcnow()) - older_than
+    now = now or utcnow()
     rows = session.scalars(
-        select(Subscriber.id).where(
-            Subscriber.status == SubscriberStatus.PENDING,
-            Subscriber.confirm_nonce != "",
-            Subscriber.confirm_mail_requested_at < cutoff,
-            or_(Subscriber.confirm_mail_retry_at.is_(None), Subscriber.confirm_mail_retry_at <= (now or utcnow())),
-            or_(
-                Subscriber.confirm_mail_sent_at.is_(None),
-                Subscriber.confirm_mail_sent_at < Subscriber.confirm_mail_requested_at,
-            ),
-        ).limit(1000)
+        select(Subscriber.id).where(Subscriber.confirm_mail_requested_at < now - older_than, *_due(now)).limit(1000)
+    )
+    return list(rows)
+
+
+def confirmations_requested(session: Session, since: datetime, now: datetime | None = None,
+                            limit: int = 1000) -> list[int]:
+    """Ids whose confirmation mail was asked for after `since` and is still due: what
+    the relay hands to the workers, so a subscribe request publishes nothing itself.
+    An index on the request time keeps this cheap however many are pending."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(Subscriber.id).where(Subscriber.confirm_mail_requested_at >= since, *_due(now))
+        .order_by(Subscriber.confirm_mail_requested_at).limit(limit)
     )
     return list(rows)
 

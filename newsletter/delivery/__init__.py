@@ -9,7 +9,8 @@ shared buckets, slots and AIMD state in Redis or in-process), the
 editor's controls (`control`: pause, resume, cancel), the report (`report`),
 the shared Redis rate limit (`rate`), and what it holds about one person
 (`recipient`: the issues they received; anonymised when they are erased), and
-each recipient's category variant at the snapshot (`categories`).
+each recipient's category variant at the snapshot (`categories`), and retention
+(`retention`: an old issue's delivered rows become counts in `delivery_rollups`).
 
 May import: `config`, `db`, `audience` (who receives, suppression), `issues`
 (the lifecycle, the frozen content), `mail` (composer, transport), `readers` (category variants).

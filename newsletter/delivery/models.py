@@ -81,3 +81,27 @@ class Delivery(Base):
     pacing_group: Mapped[str] = mapped_column(String(40), default="other", server_default="other")
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeliveryRollup(Base):
+    """What retention kept of an old issue's unremarkable rows: how many copies of each
+    variant ended in each state, and when the last one was accepted.
+
+    A finished issue's `sent`, `empty` and `skipped` rows are deleted once it is old
+    (`delivery.retention`); the report adds these counts to the rows still there, so
+    the numbers shown never change. Every count here was added in the transaction
+    that deleted its rows, which is what makes a second run add nothing.
+    """
+
+    __tablename__ = "delivery_rollups"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "variant", "status"),
+        enum_check("status", DeliveryStatus),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    status: Mapped[str] = mapped_column(String(20))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_sent_at: Mapped[datetime | None]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..audience.models import Subscriber
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
+from . import retention
 from .models import Delivery
 from .models import DeliveryStatus as D
 
@@ -84,6 +85,11 @@ def report(session: Session, issue_id: int, now: datetime | None = None) -> Repo
         ).all()
     )
     last_sent = session.scalar(select(func.max(Delivery.sent_at)).where(Delivery.issue_id == issue_id))
+    # An old issue's delivered rows may be counts now (`retention`): the same numbers.
+    rolled, rolled_last = retention.rolled_up(session, issue_id)
+    counts = {status: counts.get(status, 0) + rolled.get(status, 0) for status in {*counts, *rolled}}
+    if rolled_last is not None and (last_sent is None or rolled_last > last_sent):
+        last_sent = rolled_last
     recent = session.scalar(
         select(func.count()).where(
             Delivery.issue_id == issue_id, Delivery.status == D.SENT, Delivery.sent_at >= now - timedelta(seconds=60)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
+from ..delivery import retention
 from ..delivery.models import Delivery
 from ..delivery.models import DeliveryStatus as D
 from .models import Disposition, FeedbackEvent, FeedbackKind, InboundMessage
@@ -51,10 +52,10 @@ class IssueFeedback:
 
 
 def for_issue(session: Session, issue_id: int) -> IssueFeedback:
-    rows = dict(session.execute(
+    rows = retention.with_rolled_up(session, issue_id, dict(session.execute(
         select(Delivery.status, func.count())
         .where(Delivery.issue_id == issue_id, Delivery.status.in_((D.SENT, D.BOUNCED))).group_by(Delivery.status)
-    ).all())
+    ).all()))
     kinds = dict(session.execute(
         select(FeedbackEvent.kind, func.count()).where(FeedbackEvent.issue_id == issue_id).group_by(FeedbackEvent.kind)
     ).all())
@@ -90,6 +91,8 @@ class Health:
 
 
 def sender_health(session: Session, settings: Settings, now: datetime | None = None, limit: int = 50) -> Health:
+    # Counts the rows themselves: retention (DELIVERY_RETENTION_DAYS, at least
+    # HEALTH_DAYS) only rolls up copies sent before this window.
     since = (now or utcnow()) - timedelta(days=HEALTH_DAYS)
     when = func.coalesce(Delivery.sent_at, Delivery.updated_at)
     rows = dict(session.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -106,3 +107,31 @@ def purge_broker(celery_app) -> None:
                 channel.queue_purge(queue)
             except Exception:  # a queue that was never declared
                 pass
+
+
+# (status, variant, how many) of one finished issue's rows.
+ROWS = [("sent", "", 14), ("sent", "ai", 9), ("empty", "ai", 3), ("skipped", "", 2), ("bounced", "", 3),
+        ("failed", "ai", 2)]
+
+
+def make_finished_issue(session, subscribers, number: int, days_ago: float) -> int:
+    now = utcnow()
+    finished = now - timedelta(days=days_ago)
+    issue = Issue(number=number, status=IssueStatus.SENT, subject=f"Issue {number}", rendered_subject="S",
+                  html="<p>x</p>", text="x", sending_started_at=finished - timedelta(minutes=10),
+                  finished_at=finished)
+    session.add(issue)
+    session.flush()
+    rows, ids = [], iter(subscribers)
+    for status, variant, count in ROWS:
+        for i in range(count):
+            sent = status in ("sent", "bounced")
+            rows.append({
+                "issue_id": issue.id, "subscriber_id": next(ids), "status": status, "variant": variant,
+                "attempts": 1, "next_attempt_at": finished, "updated_at": finished,
+                "last_reply": f"550 5.1.1 no such user {i % 2}" if status in ("bounced", "failed") else "250 ok",
+                "sent_at": finished - timedelta(minutes=i) if sent else None,
+            })
+    session.execute(insert(Delivery), rows)
+    session.flush()
+    return issue.id

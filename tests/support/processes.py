@@ -1,9 +1,19 @@
-"""Killing a real worker the way a machine crash would: the parent and its pool at once."""
+"""Child processes the tests start: stopped politely, killed if they will not stop, or
+killed the way a machine crash would (the parent and its pool at once)."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def children(pid: int) -> list[int]:

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 from newsletter.config import PROJECT_ROOT
 
+from . import processes
+
 
 @contextmanager
 def bounce_receiver(env: dict, log_path):
@@ -31,12 +33,7 @@ def bounce_receiver(env: dict, log_path):
                 time.sleep(0.1)
         yield host, int(port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        processes.stop(proc)
         log.close()
 
 

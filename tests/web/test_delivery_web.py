@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 from conftest import csrf_token
-from support.delivery import make_sending_issue, make_subscribers, status_counts
+from support.delivery import make_finished_issue, make_sending_issue, make_subscribers, status_counts
 from support.editors import login, make_editor
 
-from newsletter.delivery import ledger
+from newsletter.delivery import ledger, retention
 
 
 def _issue(db, count=6):
@@ -54,3 +54,23 @@ def test_editor_sees_counts_and_steers_the_send(client, db, celery_app, monkeypa
     data = client.get(f"{path}.json").get_json()
     assert data["status"] == "cancelled" and data["counts"]["skipped"] == 6
     assert not re.search(r'id="delivery-(pause|resume|cancel)"', client.get(path).get_data(as_text=True))
+
+
+def test_the_delivery_page_shows_the_same_numbers_after_retention(client, db):
+    with db.session() as session:
+        issue_id = make_finished_issue(session, make_subscribers(session, 40), 1, days_ago=45)
+        session.commit()
+    make_editor(db)
+    login(client)
+
+    def shown():
+        page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+        counts = dict(re.findall(r'data-count="(\w+)">(\d+)<', page))
+        return counts, client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()
+
+    before = shown()
+    with db.session() as session:
+        assert retention.roll_up(session, 30, lambda rows: session.commit()).rows == 23 + 3 + 2
+        session.commit()
+    assert status_counts(db, issue_id) == {"bounced": 3, "failed": 2}
+    assert shown() == before and before[0]["sent"] == "23" and before[1]["counts"]["sent"] == 23

@@ -1,5 +1,6 @@
 """The reader's and subscriber's pages, through the real app, database and broker."""
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -155,6 +156,36 @@ def test_per_ip_limit_answers_429_with_a_readable_page(make_app, session):
     html = response.get_data(as_text=True)
     assert "Too many requests" in html and '<a href="/subscribe" id="back">' in html
     assert {s.email for s in subscribers(session)} == {"r0@example.com", "r1@example.com", "r2@example.com"}
+
+
+def test_every_window_of_the_limit_counts(make_app, session):
+    """Both windows are taken in one script call: the hour's bites before the minute's."""
+    client = make_app(SUBSCRIBE_RATE_LIMIT="5 per minute;2 per hour").test_client()
+    codes = [post_subscribe(client, f"w{i}@example.com").status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    assert "2 per 1 hour" in post_subscribe(client, "w9@example.com").get_data(as_text=True)
+
+
+def test_a_subscribe_publishes_nothing_and_the_relay_hands_it_over_once(app, client, session, monkeypatch):
+    """The outbox row is the only hint: the request sends no broker message; the
+    scheduler's relay finds the row and enqueues it once, however often it scans."""
+    from workers import audience as tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.send_confirmation, "delay", lambda *args: queued.append(args))
+    post_subscribe(client, "relay@example.com")
+    assert queued == []
+    [subscriber] = subscribers(session)
+    assert outbox.confirmations_requested(session, utcnow() - timedelta(minutes=3)) == [subscriber.id]
+    stop_relay = tasks.start_relay(app)
+    try:
+        give_up = time.monotonic() + 10
+        while not queued and time.monotonic() < give_up:
+            time.sleep(0.05)
+        time.sleep(3 * tasks.RELAY_INTERVAL)  # more scans: still handed over once
+    finally:
+        stop_relay()
+    assert queued == [(subscriber.id,)]
 
 
 def test_confirm_link_shows_a_button_and_only_post_confirms(client, session, smtp, celery_worker):
