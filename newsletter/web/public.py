@@ -16,6 +16,7 @@ from ..readers import categories, welcome
 from .context import get_session
 from .context import settings as _settings
 from .forms import ConfirmForm, EmbedSubscribeForm, SubscribeForm
+from .jobs import after_commit
 from .security import csrf, embed_post_is_ours, embed_ticket, take_subscribe_limit
 
 log = logging.getLogger(__name__)
