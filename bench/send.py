@@ -143,7 +143,8 @@ def main() -> None:
     single = send_once(args, k, send_data.category_sets(1), "single variant")
     if k == 1:
         print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
-              f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']}")
+              f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']} "
+              f"snapshot_seconds={single['snapshot_seconds']:.1f} deliveries_mb={single['table_mb']:.0f}")
         return
     singles, spreads = [single], [send_once(args, k, send_data.category_sets(k), f"{k} variants")]
     for _ in range(1, args.rounds):  # then K variants first, so a drift in the machine's load evens out
@@ -219,15 +220,22 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
         from workers.delivery import dispatch_issue
 
         peak_max = peak_sum = 0
+        peaks = [0] * len(workers)  # each worker's own peak (its pool processes included)
+        snapshot_seconds = None
         t0 = time.monotonic()
         dispatch_issue.delay(issue_id)
         status = "sending"
         last_print = 0.0
         while time.monotonic() - t0 < args.timeout:
-            sizes = [rss_kb(pid) for w in workers for pid in family(w.pid)]
+            families = [[rss_kb(pid) for pid in family(w.pid)] for w in workers]
+            sizes = [kb for f in families for kb in f]
             peak_max, peak_sum = max(peak_max, max(sizes, default=0)), max(peak_sum, sum(sizes))
+            peaks = [max(p, sum(f)) for p, f in zip(peaks, families)]
             with db.session() as session:
                 status = session.scalar(sa.select(Issue.status).where(Issue.id == issue_id))
+                if snapshot_seconds is None and session.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM deliveries)")):
+                    snapshot_seconds = time.monotonic() - t0  # the snapshot is one transaction
+                    print(f"  snapshot of {args.subscribers} rows visible after {snapshot_seconds:.1f}s")
                 if time.monotonic() - last_print > 5:
                     sent = session.scalar(sa.text("SELECT count(*) FROM deliveries WHERE status='sent'"))
                     print(f"  {time.monotonic() - t0:6.1f}s  sent {sent}")
@@ -240,6 +248,7 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
             counts = dict(session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
             frozen = session.execute(sa.text("SELECT count(*), coalesce(avg(length(html)), 0) FROM issue_variants "
                                              "WHERE NOT empty")).one()
+            table_mb = (session.scalar(sa.text("SELECT pg_total_relation_size('deliveries')")) or 0) / 2**20
         db.dispose()
         delivered = counts.get("sent", 0)
         if sink is not None:
@@ -256,10 +265,13 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
         print(f"sink received {received} messages to {distinct} distinct recipients "
               f"({'OK' if received == distinct == args.subscribers else 'MISMATCH'})")
         print(f"workers: {args.workers} x pool={args.pool}; peak RSS per process {peak_max / 1024:.1f} MB, "
-              f"sum over processes {peak_sum / 1024:.1f} MB")
+              f"sum over processes {peak_sum / 1024:.1f} MB; each worker's peak: "
+              + ", ".join(f"{p / 1024:.1f} MB" for p in peaks))
+        print(f"deliveries table with its indexes: {table_mb:.0f} MB for {sum(counts.values())} rows")
         rate = delivered / seconds if seconds else 0.0
         print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s")
-        return dict(rate=rate, seconds=seconds, peak_mb=peak_max / 1024, received=received, distinct=distinct)
+        return dict(rate=rate, seconds=seconds, peak_mb=peak_max / 1024, received=received, distinct=distinct,
+                    snapshot_seconds=snapshot_seconds or 0.0, table_mb=table_mb)
     finally:
         for proc in workers:
             if proc.poll() is None:
