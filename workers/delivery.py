@@ -19,8 +19,9 @@ import math
 from celery import shared_task
 
 from newsletter.db import utcnow
-from newsletter.delivery import categories, engine, ledger, retention
+from newsletter.delivery import categories, control, engine, ledger, retention
 from newsletter.delivery.sweep import sweep
+from newsletter.mail.rendering import RenderError
 
 from . import database, settings
 
@@ -40,7 +41,14 @@ def dispatch_issue(issue_id: int) -> int:
     with database().session() as session:
         added = ledger.start(session, issue_id, settings=settings())
         if added:
-            categories.snapshot(session, settings(), issue_id)
+            try:
+                categories.snapshot(session, settings(), issue_id)
+            except RenderError as exc:  # retrying would fail the same way every minute: an editor must look
+                session.rollback()
+                control.pause(session, issue_id, f"a category variant could not be rendered: {exc}")
+                session.commit()
+                log.warning("issue %s paused: a category variant could not be rendered: %s", issue_id, exc)
+                return 0
         # Not sending (paused, cancelled, done): nothing to start. Everything already
         # sent (say, resumed after the last batch): close it now, not at the next sweep.
         live = ledger.is_sending(session, issue_id) and not ledger.finish_if_done(session, issue_id)

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from support.delivery import make_subscribers
-from support.issues import make_comparison
+from support.issues import break_variant, make_comparison
 
 from newsletter.db import utcnow
 from newsletter.delivery import categories, ledger
 from newsletter.issues import drafts, scheduling
-from newsletter.models import Delivery, IssueVariant, Subscriber
+from newsletter.models import Delivery, Issue, IssueVariant, Subscriber
+from workers.delivery import dispatch_issue
 
 KEYS = ["", "Image", "", "Video", "Image"]
 
@@ -39,3 +40,25 @@ def test_snapshot_gives_each_row_its_readers_set(session, settings):
     variants = {v.key: v for v in session.scalars(select(IssueVariant).where(IssueVariant.issue_id == issue_id))}
     assert sorted(variants) == ["Image", "Video"] and variants["Video"].empty
     assert variants["Image"].rendered_subject == "Image A vs Image B" and "Developer Tools A" not in variants["Image"].html
+
+
+def test_a_variant_that_cannot_be_rendered_pauses_the_issue_with_the_reason(app, session, settings, monkeypatch):
+    """Not a snapshot rolled back and retried every minute for ever: nothing is sent,
+    the issue pauses saying why, and resuming after a fix snapshots it afresh."""
+    now = utcnow()
+    ids = make_subscribers(session, 2)
+    session.execute(update(Subscriber).where(Subscriber.id == ids[1]).values(categories="Image"))
+    for hours, category in enumerate(("Developer Tools", "Image")):
+        comparison = make_comparison(session, f"{category} A", f"{category} B", published_at=now - timedelta(hours=hours + 1))
+        for tool in comparison.tools:
+            tool.category = category
+    issue = drafts.refresh_draft(session, now).issue
+    scheduling.schedule(session, issue, now, settings, now=now)
+    [issue_id] = scheduling.start_due(session, settings, now=now)
+    session.commit()
+    break_variant(monkeypatch, ["Image A vs Image B"], "issue.mjml: unexpected tag")
+    assert dispatch_issue.apply(args=(issue_id,)).get() == 0
+    session.expire_all()
+    paused = session.get(Issue, issue_id)
+    assert paused.status == "paused" and "unexpected tag" in paused.pause_reason
+    assert session.scalar(select(Delivery.id).where(Delivery.issue_id == issue_id)) is None
