@@ -18,11 +18,7 @@ from workers.delivery import dispatch_issue
 KEYS = ["", "Image", "", "Video", "Image"]
 
 
-def test_snapshot_gives_each_row_its_readers_set(session, settings):
-    now = utcnow()
-    ids = make_subscribers(session, len(KEYS))
-    for subscriber_id, key in zip(ids, KEYS):
-        session.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(categories=key))
+def _sending_issue_over_two_categories(session, settings, now) -> int:
     for hours, category in enumerate(("Developer Tools", "Image")):
         comparison = make_comparison(session, f"{category} A", f"{category} B", published_at=now - timedelta(hours=hours + 1))
         for tool in comparison.tools:
@@ -30,6 +26,15 @@ def test_snapshot_gives_each_row_its_readers_set(session, settings):
     issue = drafts.refresh_draft(session, now).issue
     scheduling.schedule(session, issue, now, settings, now=now)
     [issue_id] = scheduling.start_due(session, settings, now=now)
+    return issue_id
+
+
+def test_snapshot_gives_each_row_its_readers_set(session, settings):
+    now = utcnow()
+    ids = make_subscribers(session, len(KEYS))
+    for subscriber_id, key in zip(ids, KEYS):
+        session.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(categories=key))
+    issue_id = _sending_issue_over_two_categories(session, settings, now)
     ledger.start(session, issue_id)
     assert categories.snapshot(session, settings, issue_id) == 1  # the Video reader gets nothing
     session.execute(update(Subscriber).values(categories="Developer Tools"))  # later choices change nothing sent
@@ -48,13 +53,7 @@ def test_a_variant_that_cannot_be_rendered_pauses_the_issue_with_the_reason(app,
     now = utcnow()
     ids = make_subscribers(session, 2)
     session.execute(update(Subscriber).where(Subscriber.id == ids[1]).values(categories="Image"))
-    for hours, category in enumerate(("Developer Tools", "Image")):
-        comparison = make_comparison(session, f"{category} A", f"{category} B", published_at=now - timedelta(hours=hours + 1))
-        for tool in comparison.tools:
-            tool.category = category
-    issue = drafts.refresh_draft(session, now).issue
-    scheduling.schedule(session, issue, now, settings, now=now)
-    [issue_id] = scheduling.start_due(session, settings, now=now)
+    issue_id = _sending_issue_over_two_categories(session, settings, now)
     session.commit()
     break_variant(monkeypatch, ["Image A vs Image B"], "issue.mjml: unexpected tag")
     assert dispatch_issue.apply(args=(issue_id,)).get() == 0
