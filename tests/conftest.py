@@ -210,8 +210,12 @@ def run_in_threads(count: int, target) -> list:
 
 @pytest.fixture
 def celery_app(app):
+    """The app's Celery, its queues emptied: messages earlier tests published and no
+    worker took (welcomes after a confirm, say) must not queue ahead of this test's."""
+    from support.delivery import purge_broker
+
     celery = app.extensions["celery"]
-    celery.control.purge()
+    purge_broker(celery)
     return celery
 
 
