@@ -47,6 +47,9 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
             f"the mail catcher cannot listen on port {settings.smtp_port} ({exc.strerror}): "
             "pass --smtp-port with a free port"
         ) from None
+    app = create_app(settings)
+    with app.extensions["celery"].connection_for_write() as conn:
+        conn.default_channel  # the embedded broker makes its tables here, before worker and beat race to
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "--quiet", "-A", "workers.celery_app", "worker",
@@ -81,7 +84,7 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
+        server = make_server("127.0.0.1", port, app, threaded=True)
     except OSError as exc:
         stop()
         raise click.ClickException(f"the web app cannot listen on port {port} ({exc.strerror}): "

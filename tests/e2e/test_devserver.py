@@ -82,6 +82,7 @@ def test_dev_runs_the_whole_service_on_embedded_defaults(tmp_path):
             proc.kill()
             proc.wait()
         reader.join(timeout=10)
+        print("".join(lines))  # shown when the test fails
     output = "".join(lines)
     assert f"{base}/subscribe" in output
     # The banner with the addresses is the last thing printed before the requests' log:
