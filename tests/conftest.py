@@ -216,7 +216,8 @@ def celery_app(app):
 
     celery = app.extensions["celery"]
     purge_broker(celery)
-    return celery
+    yield celery
+    purge_broker(celery)  # nor leave this test's (batch chains, countdowns) to the next
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from support.delivery import (
     issue_status,
     make_sending_issue,
     make_subscribers,
-    purge_broker,
     recipients,
     status_counts,
 )
@@ -29,13 +28,6 @@ from workers.delivery import dispatch_issue, sweep_deliveries
 @pytest.fixture
 def env(env):
     return {**env, **FAST_RETRIES, "SEND_BATCH_SIZE": "20", "SEND_PARALLEL_BATCHES": "3"}
-
-
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
 
 
 @pytest.fixture

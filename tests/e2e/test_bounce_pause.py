@@ -3,7 +3,7 @@ with the reason shown, before it has mailed everyone."""
 from __future__ import annotations
 
 import pytest
-from support.delivery import address, drive, make_sending_issue, make_subscribers, purge_broker, status_counts
+from support.delivery import address, drive, make_sending_issue, make_subscribers, status_counts
 
 from newsletter.models import Issue
 from workers.delivery import dispatch_issue
@@ -15,13 +15,6 @@ pytestmark = pytest.mark.worker
 def env(env):
     return {**env, "MAX_BOUNCE_RATE": "10", "BOUNCE_RATE_MIN_SAMPLE": "20", "SEND_BATCH_SIZE": "20",
             "SEND_PARALLEL_BATCHES": "1"}
-
-
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
 
 
 def test_an_issue_pauses_when_its_hard_bounces_pass_the_limit(app, db, session, smtp, worker_process):

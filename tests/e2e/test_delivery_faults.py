@@ -23,10 +23,8 @@ from support.delivery import (
     address,
     drive,
     issue_status,
-    make_sending_issue,
-    make_subscribers,
-    purge_broker,
     recipients,
+    sending_issue_to,
     status_counts,
 )
 from support.processes import children as _children
@@ -81,23 +79,9 @@ def relay(tmp_path, relay_port):
         server.stop()
 
 
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
-
-
-def _setup(session, count: int) -> int:
-    make_subscribers(session, count)
-    issue_id = make_sending_issue(session, html_size=8000)
-    session.commit()
-    return issue_id
-
-
 def test_worker_killed_mid_send(app, db, session, relay, worker_process):
     server = relay()
-    issue_id = _setup(session, 300)
+    issue_id = sending_issue_to(session, 300)
     first = worker_process("--concurrency", "2")
     dispatch_issue.delay(issue_id)
     deadline = time.monotonic() + 60
@@ -128,7 +112,7 @@ def test_a_slow_relay_never_loses_the_lease(app, db, session, relay, worker_proc
     heartbeat renews it, so the sweeper never hands its rows to another worker and
     nobody gets the issue twice. Without renewal the sweeper re-queued them mid-batch."""
     server = relay(SlowerHandler)
-    issue_id = _setup(session, 60)
+    issue_id = sending_issue_to(session, 60)
     worker_process("--concurrency", "2", env={**env, "SEND_LEASE_SECONDS": "2"})
     dispatch_issue.delay(issue_id)
     assert drive(db, issue_id, timeout=120, every=0.3) == "sent"
@@ -144,7 +128,7 @@ def test_a_killed_worker_costs_about_a_minute_at_the_default_lease(app, db, sess
     defaults = {k: v for k, v in env.items() if k != "SEND_LEASE_SECONDS"}
     lease = load_settings(defaults).send_lease_seconds
     server = relay()
-    issue_id = _setup(session, 300)
+    issue_id = sending_issue_to(session, 300)
     first = worker_process("--concurrency", "2", env=defaults)
     dispatch_issue.delay(issue_id)
     deadline = time.monotonic() + 60
@@ -164,7 +148,7 @@ def test_a_killed_worker_costs_about_a_minute_at_the_default_lease(app, db, sess
 
 
 def test_relay_down_then_back(app, db, session, relay, worker_process):
-    issue_id = _setup(session, 80)
+    issue_id = sending_issue_to(session, 80)
     worker_process("--concurrency", "2")
     dispatch_issue.delay(issue_id)
     deadline, counts = time.monotonic() + 30, {}
@@ -184,7 +168,7 @@ def test_relay_down_then_back(app, db, session, relay, worker_process):
 
 def test_double_dispatch_and_racing_workers(app, db, session, relay, worker_process):
     server = relay()
-    issue_id = _setup(session, 300)
+    issue_id = sending_issue_to(session, 300)
     worker_process("--concurrency", "2")
     worker_process("--concurrency", "2")
     dispatch_issue.delay(issue_id)
@@ -213,7 +197,7 @@ def test_relay_refusing_us_pauses_the_issue(app, db, session, relay, env, kind):
         server = relay(RefuseSender)
         settings = load_settings(env)
         expected = "550 5.7.1 sender not allowed to relay"
-    issue_id = _setup(session, 30)
+    issue_id = sending_issue_to(session, 30)
     ledger.start(session, issue_id)
     session.commit()
     result = engine.run(db, settings, issue_id)
@@ -231,7 +215,7 @@ def test_relay_refusing_us_pauses_the_issue(app, db, session, relay, env, kind):
 @pytest.mark.redis_only
 def test_rate_limit_is_shared_by_workers(app, db, session, relay, env):
     server = relay()
-    issue_id = _setup(session, 60)
+    issue_id = sending_issue_to(session, 60)
     ledger.start(session, issue_id)
     session.commit()
     settings = load_settings({**env, "SEND_RATE_LIMIT": "20", "SEND_BATCH_SIZE": "10"})

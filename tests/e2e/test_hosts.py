@@ -25,7 +25,6 @@ from support.delivery import (
     drive,
     make_sending_issue,
     make_subscribers,
-    purge_broker,
     recipients,
     status_counts,
 )
@@ -57,13 +56,6 @@ def hosts():
         pytest.skip(f"network namespaces cannot be made on this machine, so the two-host test cannot run: {exc}")
     yield made
     remove_hosts(made)
-
-
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
 
 
 def _through(url: str, host: str, port: int) -> str:

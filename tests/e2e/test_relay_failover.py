@@ -27,9 +27,7 @@ from support.delivery import (
     address,
     drive,
     issue_status,
-    make_sending_issue,
-    make_subscribers,
-    purge_broker,
+    sending_issue_to,
     status_counts,
 )
 
@@ -81,20 +79,6 @@ def sinks(tmp_path):
         yield lambda name, freeze_after=0: stack.enter_context(SinkProcess(tmp_path, name, freeze_after))
 
 
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
-
-
-def _issue(session, count: int) -> int:
-    make_subscribers(session, count)
-    issue_id = make_sending_issue(session, html_size=8000)
-    session.commit()
-    return issue_id
-
-
 def test_a_relay_killed_mid_send_fails_over_and_everyone_gets_one_copy(app, db, session, env, sinks,
                                                                         worker_process, tmp_path):
     first, backup = sinks("first", freeze_after=FREEZE_AFTER), sinks("backup")
@@ -102,7 +86,7 @@ def test_a_relay_killed_mid_send_fails_over_and_everyone_gets_one_copy(app, db, 
               "SEND_LEASE_SECONDS": "4", "SMTP_RELAY_COOLDOWN_SECONDS": "300",
               "SMTP_RELAYS": f"smtp://127.0.0.1:{first.port}?name=first,"
                              f"smtp://127.0.0.1:{backup.port}?weight=0&name=backup"}
-    issue_id = _issue(session, COUNT)
+    issue_id = sending_issue_to(session, COUNT)
     worker_process("--concurrency", "2", env=relays)
     worker_process("--concurrency", "2", env=relays)
     dispatch_issue.delay(issue_id)
@@ -152,7 +136,7 @@ def test_a_failed_login_disables_one_relay_and_the_issue_goes_on(app, db, sessio
             # The working relay is a backup, so the refusing one is always tried first (not 1000 to 1).
             f"smtp://newsletter:wrong-password@127.0.0.1:{refusing.port}?name=refusing,"
             f"smtp://127.0.0.1:{working.port}?weight=0&name=working")})
-        issue_id = _issue(session, 30)
+        issue_id = sending_issue_to(session, 30)
         ledger.start(session, issue_id)
         session.commit()
         result = engine.run(db, settings, issue_id)

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import free_port
 from sqlalchemy import func, insert, select
-from support.delivery import FAST_RETRIES, drive, make_sending_issue, purge_broker, recipients, status_counts
+from support.delivery import FAST_RETRIES, drive, make_sending_issue, recipients, status_counts
 
 from newsletter.db import utcnow
 from newsletter.dev.catcher import MailCatcher, _MaildirHandler
@@ -58,13 +58,6 @@ def relay(tmp_path):
 def env(env, relay):
     return {**env, **FAST_RETRIES, "SMTP_PORT": str(relay.port), "SEND_BATCH_SIZE": "20",
             "SEND_PARALLEL_BATCHES": "3", "PACING_GROUPS": "fast-a=fast-a.test; fast-b=fast-b.test; slow=slow.test"}
-
-
-@pytest.fixture
-def celery_app(celery_app):
-    purge_broker(celery_app)
-    yield celery_app
-    purge_broker(celery_app)
 
 
 def _audience(session, per_domain: int) -> list[str]:

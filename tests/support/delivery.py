@@ -63,6 +63,14 @@ def make_sending_issue(session, number: int = 1, html_size: int = 4000, subject:
     return issue.id
 
 
+def sending_issue_to(session, count: int) -> int:
+    """`count` confirmed subscribers and an 8 KB issue in `sending`, committed: a fault test's start."""
+    make_subscribers(session, count)
+    issue_id = make_sending_issue(session, html_size=8000)
+    session.commit()
+    return issue_id
+
+
 def status_counts(db, issue_id: int) -> dict[str, int]:
     with db.session() as session:
         return dict(
