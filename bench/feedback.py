@@ -5,14 +5,19 @@ SMTP, and signed events through one webhook (Mailgun's) under gunicorn.
 
 It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
 `test`), loads 2 × N subscribers who were all sent one issue, starts the real
-receiver process and the real web app, then hands N RFC 3464 bounce reports (each
-to its own copy's VERP address, over --connections parallel SMTP sessions) and N
-signed Mailgun bounce events (over as many parallel HTTP clients) and times each
-stream from the first request to the last answer. Nothing may be lost: it counts
-the events stored per source, and the subscribers suppressed. Everything it made is
-removed afterwards. The last line is
+receiver process, the real web app, a real Celery worker and the scheduler (whose
+relay hands the feedback inbox to the worker), then hands N RFC 3464 bounce
+reports (each to its own copy's VERP address, over --connections parallel SMTP
+sessions) and N signed Mailgun bounce events (over as many parallel HTTP clients).
+
+Each stream is timed from its first request to the moment its last event is
+applied (recorded in feedback_events, the subscriber suppressed), not to the last
+answer: the answers come sooner, once the inbox has the entries, and are printed
+too. Nothing may be lost: it counts the events stored per source, and the
+subscribers suppressed. Everything it made is removed afterwards. The last line is
 
     RESULT smtp_events_per_s=… webhook_events_per_s=… smtp_stored=… webhook_stored=… suppressed=…
+           smtp_answered_per_s=… webhook_answered_per_s=…
 """
 from __future__ import annotations
 
@@ -118,6 +123,22 @@ def run_parallel(items: list, connections: int, work) -> tuple[float, list]:
     return time.monotonic() - started, errors
 
 
+def applied_by(url: str, source: str, count: int, timeout: float = 300) -> float:
+    """Wait until `count` events of `source` are recorded; the monotonic time it happened."""
+    engine = sa.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.scalar(sa.text("SELECT count(*) FROM feedback_events WHERE source = :s"), {"s": source})
+            if done >= count:
+                return time.monotonic()
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise SystemExit(f"only {done} of {count} {source} events were applied within {timeout:.0f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000, help="events per way in")
@@ -159,6 +180,11 @@ def main() -> None:
             procs.append(subprocess.Popen([sys.executable, "-m", "newsletter.cli", *command], env=env, cwd=ROOT,
                                           stdout=open(log, "w"), stderr=subprocess.STDOUT))
             wait_port(smtp_port if name == "bounces" else web_port, procs[-1], log)
+        celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+        for name, command in (("worker", ["worker", "-Q", "default", "--concurrency", "1", "-n", f"bench-{run_id}@%h"]),
+                              ("beat", ["beat", "--schedule", str(work / "beat-schedule")])):
+            procs.append(subprocess.Popen([*celery, *command, "--loglevel", "WARNING"], env=env, cwd=ROOT,
+                                          stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT))
 
         mails = [(verp.address("b", d), bounces.dsn(verp.address("b", d), email,
                                                      message_id=f"issue-{issue_id}.sub-{s}@bench.example.com"))
@@ -169,7 +195,10 @@ def main() -> None:
                 for to, raw in chunk:
                     client.sendmail("", [to], raw)
 
-        smtp_seconds, smtp_errors = run_parallel(mails, args.connections, send_mails)
+        print(f"sending {args.events} bounce mails", flush=True)
+        started = time.monotonic()
+        smtp_answered, smtp_errors = run_parallel(mails, args.connections, send_mails)
+        smtp_seconds = applied_by(url, "smtp", args.events) - started
 
         def hook_body(n, email):
             stamp, token = str(int(time.time())), secrets.token_hex(16)
@@ -192,7 +221,10 @@ def main() -> None:
                 response.read()
                 conn.close()
 
-        hook_seconds, hook_errors = run_parallel(hooks, args.connections, post_hooks)
+        print(f"posting {args.events} webhook events", flush=True)
+        started = time.monotonic()
+        hook_answered, hook_errors = run_parallel(hooks, args.connections, post_hooks)
+        hook_seconds = applied_by(url, "mailgun", args.events) - started
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             stored = dict(conn.execute(sa.text("SELECT source, count(*) FROM feedback_events GROUP BY source")).all())
@@ -202,11 +234,14 @@ def main() -> None:
             if errors:
                 print(f"{label}: {len(errors)} client threads failed, first: {errors[0]!r}")
         smtp_rate, hook_rate = args.events / smtp_seconds, args.events / hook_seconds
-        print(f"SMTP receiver: {args.events} bounce mails in {smtp_seconds:.1f}s over {args.connections} connections")
-        print(f"Mailgun webhook: {args.events} events in {hook_seconds:.1f}s over {args.connections} clients, "
-              f"{args.web_workers} gunicorn workers")
+        print(f"SMTP receiver: {args.events} bounce mails answered in {smtp_answered:.1f}s, applied in "
+              f"{smtp_seconds:.1f}s, over {args.connections} connections")
+        print(f"Mailgun webhook: {args.events} events answered in {hook_answered:.1f}s, applied in "
+              f"{hook_seconds:.1f}s, over {args.connections} clients, {args.web_workers} gunicorn workers")
         print(f"RESULT smtp_events_per_s={smtp_rate:.0f} webhook_events_per_s={hook_rate:.0f} "
-              f"smtp_stored={stored.get('smtp', 0)} webhook_stored={stored.get('mailgun', 0)} suppressed={suppressed}")
+              f"smtp_stored={stored.get('smtp', 0)} webhook_stored={stored.get('mailgun', 0)} suppressed={suppressed} "
+              f"smtp_answered_per_s={args.events / smtp_answered:.0f} "
+              f"webhook_answered_per_s={args.events / hook_answered:.0f}")
     finally:
         for proc in procs:
             proc.terminate()

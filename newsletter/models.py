@@ -8,7 +8,7 @@ from .audience.models import Erasure, ImportStatus, Subscriber, SubscriberImport
 from .comparisons.models import REVIEWERS, VERDICTS, Comparison, Review, Reviewer, Tool, Verdict
 from .delivery.models import Delivery, DeliveryRollup, DeliveryStatus
 from .editors.models import Editor
-from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage
+from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage, InboxEntry
 from .issues.models import IntroFormat, Issue, IssueItem, IssueStatus, SendSchedule
 from .readers.models import Click, IssueVariant, Welcome, WelcomeSettings, WelcomeStatus
 
@@ -26,6 +26,7 @@ __all__ = [
     "FeedbackKind",
     "FeedbackSource",
     "InboundMessage",
+    "InboxEntry",
     "Erasure",
     "ImportStatus",
     "IntroFormat",

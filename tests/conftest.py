@@ -283,6 +283,23 @@ def worker_process(env, celery_app, tmp_path):
             proc.wait()
 
 
+@pytest.fixture
+def scheduler(env, tmp_path):
+    """The real scheduler (`celery beat`), whose relays hand new outbox rows and
+    feedback entries to the workers."""
+    from support import processes
+
+    log = open(tmp_path / "beat.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
+         "--schedule", str(tmp_path / "celerybeat-schedule")],
+        env={**os.environ, **env}, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield proc
+    processes.stop(proc)
+    log.close()
+
+
 class LiveServer:
     def __init__(self, app, port: int):
         self.app = app

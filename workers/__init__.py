@@ -65,7 +65,7 @@ def celery_init_app(app: Flask) -> Celery:
         },
         beat_schedule=beat_schedule(),
         timezone="UTC",
-        include=["workers.audience", "workers.issues", "workers.delivery", "workers.readers"],
+        include=["workers.audience", "workers.issues", "workers.delivery", "workers.readers", "workers.feedback"],
     )
     celery.set_default()
     celery.flask_app = app  # for the scheduler's confirmation relay (`workers.audience`)

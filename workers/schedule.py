@@ -28,6 +28,12 @@ def beat_schedule() -> dict:
             "task": "workers.delivery.roll_up_deliveries",
             "schedule": 600.0,
         },
+        # The scheduler's relay hands the feedback inbox to a worker within a second;
+        # this is the belt for a relay that could not reach the broker.
+        "apply-feedback": {
+            "task": "workers.feedback.apply_feedback",
+            "schedule": 300.0,
+        },
         "purge-unconfirmed": {
             "task": "workers.audience.purge_unconfirmed",
             "schedule": 3600.0,

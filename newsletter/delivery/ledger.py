@@ -194,6 +194,17 @@ def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime
     ).rowcount)
 
 
+def bounced_after_many(session: Session, copies: list[tuple[int, str]], now: datetime | None = None) -> None:
+    """`bounced_after` for a set of (delivery id, reason), in one executemany."""
+    if not copies:
+        return
+    session.connection().execute(
+        update(_t).where(_t.c.id == bindparam("b_id"), _t.c.status == D.SENT)
+        .values(status=D.BOUNCED, last_reply=bindparam("b_reply"), updated_at=now or utcnow()),
+        [{"b_id": delivery_id, "b_reply": reason[:2000]} for delivery_id, reason in sorted(copies)],
+    )
+
+
 def finish_if_done(session: Session, issue_id: int, now: datetime | None = None) -> str | None:
     """Close the issue once no row is open: `sent`, or `failed` if nothing was delivered.
 

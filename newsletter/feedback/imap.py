@@ -3,10 +3,10 @@
 For deployments that cannot take SMTP on port 25: the bounce domain's mail lands
 in a hosted mailbox, and this polls it over IMAP with TLS (imaps:// only; the
 password never crosses in clear). Unseen messages are read without marking them
-(BODY.PEEK), handed to `inbound` with the VERP addresses found in their
-envelope headers, committed, and only then flagged \\Seen: a crash in between
-reads the mail again, and the same mail makes the same event key, so it counts
-once. Mail with no verified address of ours is kept as unparsed, never acted on.
+(BODY.PEEK), stored in the feedback inbox with the VERP addresses found in
+their envelope headers, committed, and only then flagged \\Seen: a crash in
+between reads the mail again, and the same mail makes the same event key when a
+worker applies it, so it counts once. Mail with no verified address of ours is kept as unparsed, never acted on.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from ..config import Settings
 from ..db import Database
 from ..mail.verp import Verp
-from . import inbound
+from . import inbound, inbox
 from .models import Disposition, FeedbackSource
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def poll_once(db: Database, settings: Settings) -> int:
             with db.session() as session:
                 addresses = inbound.addresses_in_headers(verp, raw) if len(raw) <= MAX_MESSAGE_BYTES else []
                 if addresses:
-                    inbound.ingest(session, settings, FeedbackSource.IMAP, raw, addresses)
+                    inbox.put_mails(session, [inbox.Mail(FeedbackSource.IMAP, raw, [a for a, _ in addresses])])
                 else:
                     note = "too large" if len(raw) > MAX_MESSAGE_BYTES else "sent to no bounce address of ours"
                     inbound.keep(session, FeedbackSource.IMAP, Disposition.UNPARSED, raw[:inbound.KEEP_BYTES],

@@ -48,39 +48,49 @@ def keep(session: Session, source: str, disposition: str, raw: bytes, envelope_t
 
 def ingest(session: Session, settings: Settings, source: str, raw: bytes,
            addresses: list[tuple[str, BounceAddress]]) -> list[Outcome]:
-    """Turn one returned mail into events for each verified (address, copy); never commits."""
-    parsed = parsers.parse(raw)
-    digest = hashlib.sha256(raw).hexdigest()[:40]
-    outcomes = []
-    for envelope_to, address in addresses:
-        if address.kind == verp_kinds.TEST:
-            keep(session, source, Disposition.IGNORED, raw, envelope_to, "about a test send: " + parsed.note)
-            outcomes.append(Outcome("ignored", "test send"))
-        elif parsed.verdict == parsers.IGNORE:
-            keep(session, source, Disposition.IGNORED, raw, envelope_to, parsed.note)
-            outcomes.append(Outcome("ignored", parsed.note))
-        elif not parsed.is_event:
-            keep(session, source, Disposition.UNPARSED, raw, envelope_to, parsed.note)
-            outcomes.append(Outcome("unparsed", parsed.note))
+    """One returned mail: `ingest_many` of one. Never commits."""
+    return ingest_many(session, settings, [(source, raw, addresses)])[0]
+
+
+def ingest_many(session: Session, settings: Settings,
+                mails: list[tuple[str, bytes, list[tuple[str, BounceAddress]]]]) -> list[list[Outcome]]:
+    """Turn returned mails into events for each verified (address, copy), all through the
+    policy at once; per mail, an outcome per address. Never commits."""
+    outcomes: list[list[Outcome | None]] = []
+    waiting = []  # (mail, address index, event, parsed, envelope_to)
+    for m, (source, raw, addresses) in enumerate(mails):
+        parsed = parsers.parse(raw)
+        digest = hashlib.sha256(raw).hexdigest()[:40]
+        outcomes.append([None] * len(addresses))
+        for a, (envelope_to, address) in enumerate(addresses):
+            if address.kind == verp_kinds.TEST:
+                keep(session, source, Disposition.IGNORED, raw, envelope_to, "about a test send: " + parsed.note)
+                outcomes[m][a] = Outcome("ignored", "test send")
+            elif parsed.verdict == parsers.IGNORE:
+                keep(session, source, Disposition.IGNORED, raw, envelope_to, parsed.note)
+                outcomes[m][a] = Outcome("ignored", parsed.note)
+            elif not parsed.is_event:
+                keep(session, source, Disposition.UNPARSED, raw, envelope_to, parsed.note)
+                outcomes[m][a] = Outcome("unparsed", parsed.note)
+            else:
+                ident = int(address.ident)
+                waiting.append((m, a, policy.Event(
+                    source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
+                    delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
+                    subscriber_id=ident if address.kind in verp_kinds.PER_SUBSCRIBER else None,
+                    message_id=parsed.original_message_id if address.kind == verp_kinds.ISSUE else "",
+                    email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
+                ), parsed, envelope_to))
+    applied = policy.apply_many(session, settings, [event for _, _, event, _, _ in waiting])
+    for (m, a, event, parsed, envelope_to), result in zip(waiting, applied):
+        if result.action == policy.ANOTHER_COPY:
+            note = (f"{parsed.note}, but the returned copy <{parsed.original_message_id}> "
+                    f"is not the one {envelope_to} names")
+            keep(session, event.source, Disposition.UNPARSED, mails[m][1], envelope_to, note)
+            outcomes[m][a] = Outcome("unparsed", note)
         else:
-            ident = int(address.ident)
-            event = policy.Event(
-                source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
-                delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
-                subscriber_id=ident if address.kind in verp_kinds.PER_SUBSCRIBER else None,
-                message_id=parsed.original_message_id if address.kind == verp_kinds.ISSUE else "",
-                email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
-            )
-            applied = policy.apply(session, settings, event)
-            if applied.action == policy.ANOTHER_COPY:
-                note = (f"{parsed.note}, but the returned copy <{parsed.original_message_id}> "
-                        f"is not the one {envelope_to} names")
-                keep(session, source, Disposition.UNPARSED, raw, envelope_to, note)
-                outcomes.append(Outcome("unparsed", note))
-                continue
-            result = "event" if applied.recorded else (
-                "duplicate" if applied.action == "already recorded" else "unknown delivery")
-            outcomes.append(Outcome(result, applied.action))
+            outcomes[m][a] = Outcome("event" if result.recorded else (
+                "duplicate" if result.action == "already recorded" else "unknown delivery"), result.action)
     return outcomes
 
 

@@ -83,3 +83,23 @@ class InboundMessage(Base):
     size: Mapped[int] = mapped_column(default=0)
     raw: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InboxEntry(Base):
+    """What came in, verified and stored in one INSERT before it is answered, and not
+    yet applied: a bounce mail with the VERP addresses it was sent to, or a webhook's
+    events. A worker applies entries in sets and deletes them in the same transaction,
+    so an entry is applied once; one that fails to apply keeps its error and is tried
+    again up to MAX_ATTEMPTS, then left for an editor (the sender-health page counts it)."""
+
+    __tablename__ = "feedback_inbox"
+    __table_args__ = (enum_check("source", FeedbackSource),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    mail: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # a bounce mail, as received
+    addresses: Mapped[str] = mapped_column(Text, default="")  # its verified VERP addresses, one per line
+    events: Mapped[str] = mapped_column(Text, default="")  # a webhook's parsed events, as JSON
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,8 @@
-"""From a normalised event to what happens to the subscriber, recorded once.
+"""From normalised events to what happens to each subscriber, recorded once.
 
-Every way in (the SMTP receiver, the IMAP poller, four webhooks) hands `apply()`
-an `Event`; this is the only place that decides:
+Every way in (the SMTP receiver, the IMAP poller, four webhooks) ends in the inbox,
+and the inbox hands `apply_many()` a set of `Event`s; this is the only place that
+decides:
 
 - a hard bounce suppresses the subscriber (`bounced`, with the reason) and moves the
   copy's delivery row from `sent` to `bounced`, then lets the bounce-rate guard
@@ -11,19 +12,19 @@ an `Event`; this is the only place that decides:
 - a complaint unsubscribes at once as `complained`;
 - an unsubscribe (a provider's list-unsubscribe) unsubscribes.
 
-An event is tied to a delivery (hence an issue and a subscriber) by what can be
-trusted: the verified VERP address, the original Message-ID when the report is
-signed or came to a verified address, or (for a provider that gives only the
-address) the last copy sent to it. An event that ties to nothing changes nothing
-and is not stored; one already recorded (same provider event id, or same delivery
-and kind) changes nothing again.
+Which copy an event is about is `targets.find`'s answer. An event that ties to
+nothing changes nothing and is not stored; one already recorded (same provider
+event id, or same delivery and kind, in the database or earlier in the same set)
+changes nothing again. A set costs a handful of statements whatever its size: the
+events are inserted in one statement, the suppressions and the delivery rows
+written in one executemany each; complaints and unsubscribes, which are rare,
+go one by one.
 """
 from __future__ import annotations
 
-import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -33,26 +34,14 @@ from ..audience.models import Subscriber, SubscriberStatus
 from ..config import Settings
 from ..db import insert_for, utcnow
 from ..delivery import guard, ledger
-from ..delivery.models import Delivery, DeliveryStatus
-from ..issues.models import Issue
-from .models import FeedbackEvent, FeedbackKind, FeedbackSource
+from ..delivery.models import DeliveryStatus
+from . import targets
+from .event import Event
+from .models import FeedbackEvent, FeedbackKind
+from .targets import ANOTHER_COPY, Target
 
-_ISSUE_MESSAGE_ID = re.compile(r"issue-(\d{1,9})\.sub-(\d{1,12})@(.+)")
-MAIL_SOURCES = (FeedbackSource.SMTP, FeedbackSource.IMAP)
-
-
-@dataclass(frozen=True)
-class Event:
-    source: str
-    event_key: str  # the provider's event id, or the bounce mail's own id
-    kind: FeedbackKind
-    delivery_id: int | None = None  # from a verified VERP address
-    subscriber_id: int | None = None  # from a verified confirmation VERP address
-    message_id: str = ""  # the original copy's Message-ID, without <>
-    email: str = ""  # the address the report is about
-    status: str = ""
-    reason: str = ""
-    occurred_at: datetime | None = None
+__all__ = ["ANOTHER_COPY", "Applied", "Event", "apply", "apply_many"]
+INSERT_CHUNK = 200  # events per INSERT (SQLite allows 32766 bound values)
 
 
 @dataclass(frozen=True)
@@ -63,125 +52,144 @@ class Applied:
     paused: str | None = None  # the guard's reason, if this event paused the issue
 
 
-@dataclass(frozen=True)
-class _Target:
-    delivery_id: int | None
-    issue_id: int | None
-    subscriber_id: int
-    email: str
-    subscriber_status: str
-    issue_status: str | None = None
-
-
-ANOTHER_COPY = "names another copy"  # Applied.action when the address and the returned copy disagree
-
-
-def _our_domain(settings: Settings) -> str:
-    return parseaddr(settings.mail_from)[1].rpartition("@")[2].lower() or "localhost"
-
-
-def _target(session: Session, settings: Settings, event: Event) -> _Target | str | None:
-    """The copy the event is about, in one query; ANOTHER_COPY when a verified address
-    and the returned copy's Message-ID name different copies."""
-    columns = (Delivery.id, Delivery.issue_id, Delivery.subscriber_id, Subscriber.email,
-               Subscriber.status.label("subscriber_status"), Issue.status.label("issue_status"))
-    query = (select(*columns).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-             .join(Issue, Issue.id == Delivery.issue_id))
-    row = None
-    if event.delivery_id is not None:
-        row = session.execute(query.where(Delivery.id == event.delivery_id)).first()
-    elif event.message_id:
-        match = _ISSUE_MESSAGE_ID.fullmatch(event.message_id)
-        if match and match.group(3).lower() == _our_domain(settings):
-            row = session.execute(query.where(Delivery.issue_id == int(match.group(1)),
-                                              Delivery.subscriber_id == int(match.group(2)))).first()
-    elif event.subscriber_id is not None:
-        found = session.execute(select(Subscriber.id, Subscriber.email, Subscriber.status)
-                                .where(Subscriber.id == event.subscriber_id)).first()
-        return _Target(None, None, found.id, found.email, found.status) if found else None
-    elif event.email:
-        row = session.execute(
-            query.where(Subscriber.email_key == event.email.strip().lower(),
-                        Delivery.status.in_((DeliveryStatus.SENT, DeliveryStatus.BOUNCED)))
-            .order_by(Delivery.id.desc()).limit(1)
-        ).first()
-    if row is None:
-        return None
-    if event.email and event.source not in MAIL_SOURCES and event.email.strip().lower() != row.email.lower():
-        return None  # a signed report about one address cannot act on another's copy
-    named = _ISSUE_MESSAGE_ID.fullmatch(event.message_id) if event.delivery_id is not None else None
-    if named and (int(named.group(1)), int(named.group(2))) != (row.issue_id, row.subscriber_id):
-        return ANOTHER_COPY
-    return _Target(row.id, row.issue_id, row.subscriber_id, row.email, row.subscriber_status, row.issue_status)
-
-
-def _record(session: Session, event: Event, target: _Target, now: datetime) -> int | None:
-    return session.scalar(
-        insert_for(session)(FeedbackEvent)
-        .values(source=event.source, event_key=event.event_key[:200], kind=event.kind,
-                delivery_id=target.delivery_id, issue_id=target.issue_id, subscriber_id=target.subscriber_id,
-                email=(event.email or target.email)[:254], status=event.status[:20], reason=event.reason[:2000],
-                action="", occurred_at=event.occurred_at or now, received_at=now)
-        .on_conflict_do_nothing()
-        .returning(FeedbackEvent.id)
-    )
-
-
 def apply(session: Session, settings: Settings, event: Event, now: datetime | None = None) -> Applied:
-    """Record the event once and act on it; never commits."""
+    """One event: `apply_many` of one. Never commits."""
+    return apply_many(session, settings, [event], now)[0]
+
+
+def apply_many(session: Session, settings: Settings, events: list[Event],
+               now: datetime | None = None) -> list[Applied]:
+    """Record each event once and act on it, in the order given; never commits."""
+    if not events:
+        return []
     now = now or utcnow()
-    target = _target(session, settings, event)
-    if target is None:
-        return Applied(False, "unknown delivery: nothing changed")
-    if target == ANOTHER_COPY:
-        return Applied(False, ANOTHER_COPY)
-    event_id = _record(session, event, target, now)
-    if event_id is None:
-        return Applied(False, "already recorded", target.issue_id)
-    paused = None
-    reason = event.reason or event.status or event.kind
-    if event.kind == FeedbackKind.HARD_BOUNCE:
-        action = _suppress(session, target, f"bounced: {reason}", now)
-        if target.delivery_id is not None and ledger.bounced_after(session, target.delivery_id, reason, now):
-            paused = guard.check(session, settings, target.issue_id, target.issue_status)
-    elif event.kind == FeedbackKind.SOFT_BOUNCE:
-        action = _soft(session, settings, target, reason, now)
-    elif event.kind == FeedbackKind.COMPLAINT:
-        changed = suppression.mark_complained(session, target.subscriber_id, now)
-        action = "unsubscribed: complaint" if changed else "already marked as a complaint"
-    else:
-        subscriber = session.get(Subscriber, target.subscriber_id)
-        moved = subscriber.status in (SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING) and \
-            subscriptions.unsubscribe(session, subscriber, now)
-        action = "unsubscribed" if moved else f"nothing to do: subscriber is {subscriber.status}"
-    if paused:
-        action += "; the issue paused at the bounce-rate limit"
-    session.execute(update(FeedbackEvent).where(FeedbackEvent.id == event_id).values(action=action[:200]))
-    return Applied(True, action, target.issue_id, paused)
+    found = targets.find(session, settings, events)
+    results: list[Applied | None] = [None] * len(events)
+    fresh: list[tuple[int, Event, Target]] = []
+    seen_keys, seen_copies = set(), set()
+    for i, (event, target) in enumerate(zip(events, found)):
+        if target is None:
+            results[i] = Applied(False, "unknown delivery: nothing changed")
+        elif target == ANOTHER_COPY:
+            results[i] = Applied(False, ANOTHER_COPY)
+        elif (event.source, event.event_key[:200]) in seen_keys or \
+                (target.delivery_id is not None and (target.delivery_id, event.kind) in seen_copies):
+            results[i] = Applied(False, "already recorded", target.issue_id)
+        else:
+            seen_keys.add((event.source, event.event_key[:200]))
+            if target.delivery_id is not None:
+                seen_copies.add((target.delivery_id, event.kind))
+            fresh.append((i, event, target))
+    ids = _record(session, fresh, now)
+    recorded = []
+    for i, event, target in fresh:
+        if (event.source, event.event_key[:200]) in ids:
+            recorded.append((i, event, target))
+        else:
+            results[i] = Applied(False, "already recorded", target.issue_id)
+    actions = _act(session, settings, recorded, now)
+    if recorded:  # (an empty executemany would be an UPDATE of every row)
+        session.execute(update(FeedbackEvent), [
+            {"id": ids[(event.source, event.event_key[:200])], "action": actions[i][0][:200]}
+            for i, event, _ in recorded])
+    for i, _, target in recorded:
+        action, paused = actions[i]
+        results[i] = Applied(True, action, target.issue_id, paused)
+    return results
 
 
-def _suppress(session: Session, target: _Target, reason: str, now: datetime) -> str:
-    """By the status `_target` read: both writes are conditional, so one that moved
-    meanwhile (a pending address confirmed) is still handled by the other."""
-    status = target.subscriber_status
-    if status == SubscriberStatus.PENDING and suppression.refuse_confirmation(session, target.subscriber_id,
-                                                                             reason, now):
-        return "suppressed: the confirmation mail bounced"
-    if status not in (*SubscriberStatus.RECEIVING, SubscriberStatus.PENDING):
-        return f"recorded: subscriber is {status}"
-    suppression.mark_bounced(session, [(target.subscriber_id, reason)], now)  # only a receiving row moves
-    return "suppressed: bounced"
+def _record(session: Session, fresh: list[tuple[int, Event, Target]], now: datetime) -> dict[tuple[str, str], int]:
+    """Insert the events; {(source, key): id} of those that were new to the database."""
+    ids: dict[tuple[str, str], int] = {}
+    rows = [dict(source=e.source, event_key=e.event_key[:200], kind=e.kind, delivery_id=t.delivery_id,
+                 issue_id=t.issue_id, subscriber_id=t.subscriber_id, email=(e.email or t.email)[:254],
+                 status=e.status[:20], reason=e.reason[:2000], action="", occurred_at=e.occurred_at or now,
+                 received_at=now) for _, e, t in fresh]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        inserted = session.execute(
+            insert_for(session)(FeedbackEvent).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
+            .returning(FeedbackEvent.id, FeedbackEvent.source, FeedbackEvent.event_key))
+        ids.update(((row.source, row.event_key), row.id) for row in inserted)
+    return ids
 
 
-def _soft(session: Session, settings: Settings, target: _Target, reason: str, now: datetime) -> str:
+def _act(session: Session, settings: Settings, recorded: list[tuple[int, Event, Target]],
+         now: datetime) -> dict[int, tuple[str, str | None]]:
+    """What each recorded event did: {index: (action, the guard's pause reason or None)}."""
+    done: dict[int, tuple[str, str | None]] = {}
+    suppressing = _Suppressions()
+    soft_counts = _soft_counts(session, settings, recorded, now)
+    bounced_copies: dict[int, tuple[int, str, str | None]] = {}  # delivery id: (issue id, reason, issue status)
+    for i, event, target in recorded:
+        reason = event.reason or event.status or event.kind
+        if event.kind == FeedbackKind.HARD_BOUNCE:
+            action = suppressing.add(session, target, f"bounced: {reason}", now)
+            if target.delivery_id is not None and target.delivery_status == DeliveryStatus.SENT:
+                bounced_copies[target.delivery_id] = (target.issue_id, reason, target.issue_status)
+        elif event.kind == FeedbackKind.SOFT_BOUNCE:
+            count = soft_counts[target.subscriber_id].pop(0)
+            if count < settings.soft_bounce_limit:
+                action = f"soft bounce {count} of {settings.soft_bounce_limit} in {settings.soft_bounce_days} days"
+            else:
+                action = suppressing.add(session, target, f"{count} soft bounces in {settings.soft_bounce_days} "
+                                                          f"days; last: {reason}", now) + f" after {count} soft bounces"
+        elif event.kind == FeedbackKind.COMPLAINT:
+            changed = suppression.mark_complained(session, target.subscriber_id, now)
+            action = "unsubscribed: complaint" if changed else "already marked as a complaint"
+        else:
+            subscriber = session.get(Subscriber, target.subscriber_id)
+            moved = subscriber.status in (SubscriberStatus.CONFIRMED, SubscriberStatus.PENDING) and \
+                subscriptions.unsubscribe(session, subscriber, now)
+            action = "unsubscribed" if moved else f"nothing to do: subscriber is {subscriber.status}"
+        done[i] = (action, None)
+    suppressing.write(session, now)
+    ledger.bounced_after_many(session, [(d, reason) for d, (_, reason, _) in bounced_copies.items()], now)
+    last_bounce = {target.issue_id: i for i, _, target in recorded if target.delivery_id in bounced_copies}
+    for issue_id, status in {issue_id: status for issue_id, _, status in bounced_copies.values()}.items():
+        paused = guard.check(session, settings, issue_id, status)
+        if paused:  # told on the event that tipped it: the set's last bounce of that issue
+            i = last_bounce[issue_id]
+            done[i] = (done[i][0] + "; the issue paused at the bounce-rate limit", paused)
+    return done
+
+
+def _soft_counts(session: Session, settings: Settings, recorded, now: datetime) -> dict[int, list[int]]:
+    """Per subscriber, the soft-bounce count each of this set's soft bounces makes, in order:
+    the window's count (this set's events included, as they are inserted) minus those after it."""
+    mine = Counter(t.subscriber_id for _, e, t in recorded if e.kind == FeedbackKind.SOFT_BOUNCE)
+    if not mine:
+        return {}
     since = now - timedelta(days=settings.soft_bounce_days)
-    count = session.scalar(
-        select(func.count()).where(FeedbackEvent.subscriber_id == target.subscriber_id,
-                                   FeedbackEvent.kind == FeedbackKind.SOFT_BOUNCE,
-                                   FeedbackEvent.received_at >= since)
-    ) or 0
-    if count < settings.soft_bounce_limit:
-        return f"soft bounce {count} of {settings.soft_bounce_limit} in {settings.soft_bounce_days} days"
-    return _suppress(session, target,
-                     f"{count} soft bounces in {settings.soft_bounce_days} days; last: {reason}", now) \
-        + f" after {count} soft bounces"
+    totals = dict(session.execute(
+        select(FeedbackEvent.subscriber_id, func.count())
+        .where(FeedbackEvent.subscriber_id.in_(sorted(mine)), FeedbackEvent.kind == FeedbackKind.SOFT_BOUNCE,
+               FeedbackEvent.received_at >= since)
+        .group_by(FeedbackEvent.subscriber_id)
+    ).all())
+    return {sid: [totals.get(sid, n) - n + k for k in range(1, n + 1)] for sid, n in mine.items()}
+
+
+class _Suppressions:
+    """The hard bounces of one set, written together. By the status `targets.find` read:
+    both writes are conditional, so one that moved meanwhile (a pending address
+    confirmed) is still handled by the other; a subscriber already suppressed earlier
+    in the set reads as such."""
+
+    def __init__(self):
+        self.bounces: dict[int, str] = {}
+
+    def add(self, session: Session, target: Target, reason: str, now: datetime) -> str:
+        if target.subscriber_id in self.bounces:
+            return f"recorded: subscriber is {SubscriberStatus.BOUNCED}"
+        status = target.subscriber_status
+        if status == SubscriberStatus.PENDING and suppression.refuse_confirmation(session, target.subscriber_id,
+                                                                                 reason, now):
+            self.bounces[target.subscriber_id] = ""
+            return "suppressed: the confirmation mail bounced"
+        if status not in (*SubscriberStatus.RECEIVING, SubscriberStatus.PENDING):
+            return f"recorded: subscriber is {status}"
+        self.bounces[target.subscriber_id] = reason  # only a receiving row moves
+        return "suppressed: bounced"
+
+    def write(self, session: Session, now: datetime) -> None:
+        suppression.mark_bounced(session, sorted((sid, r) for sid, r in self.bounces.items() if r), now)

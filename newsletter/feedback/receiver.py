@@ -3,41 +3,89 @@
 Point BOUNCE_DOMAIN's MX at it. It answers RCPT only for our own VERP addresses
 whose MAC verifies (550 for everything else: it never relays and leaks nothing
 about which copies exist), takes at most MAX_MESSAGE_BYTES, and answers 250 only
-after the events are committed, so a database outage is a 451 and the sender's
-server tries again later: nothing is lost, and nothing is recorded twice (the
-same mail makes the same event key).
+after the mail is committed to the feedback inbox, so a database outage is a 451
+and the sender's server tries again later: nothing is lost, and nothing is
+recorded twice (the same mail makes the same event key when a worker applies it).
 
-aiosmtpd runs the protocol on an event loop; the parsing and the database work
-run in a small thread pool beside it, so one slow transaction does not stall
-every other connection.
+aiosmtpd runs the protocol on an event loop; one writer thread beside it stores
+the mails in groups: whatever arrived while the last group was being committed
+goes in the next INSERT and commit, so a hundred senders at once cost a few
+commits, not a hundred.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 
 from aiosmtpd.controller import Controller
 
 from ..config import Settings
 from ..db import Database
 from ..mail.verp import Verp
-from . import inbound, parsers
+from . import inbox, parsers
 from .models import FeedbackSource
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # a bounce quoting a whole issue is well under 1 MB
 MAX_RECIPIENTS = 20
+GROUP_MOST = 200  # mails per INSERT and commit
+
+
+class Writer:
+    """One thread that stores mails in groups; `put()` answers once its group committed."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.waiting: queue.SimpleQueue[tuple[inbox.Mail, Future] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="bounces-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, mail: inbox.Mail) -> Future:
+        done: Future = Future()
+        self.waiting.put((mail, done))
+        return done
+
+    def _run(self) -> None:
+        while True:
+            first = self.waiting.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < GROUP_MOST:
+                try:
+                    item = self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.waiting.put(None)  # stop after this group
+                    break
+                group.append(item)
+            try:
+                with self.db.session() as session:
+                    inbox.put_mails(session, [mail for mail, _ in group])
+                    session.commit()
+            except Exception as exc:  # noqa: BLE001 - every sender in the group is told to retry
+                for _, done in group:
+                    done.set_exception(exc)
+            else:
+                for _, done in group:
+                    done.set_result(None)
+
+    def close(self) -> None:
+        self.waiting.put(None)
+        self.thread.join(30)
 
 
 class BounceHandler:
-    def __init__(self, db: Database, settings: Settings, threads: int = 4):
+    def __init__(self, db: Database, settings: Settings):
         self.db, self.settings = db, settings
         self.verp = Verp(settings.secret_key, settings.bounce_domain)
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bounces")
+        self.writer = Writer(db)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.verp.parse(address) is None:
@@ -50,25 +98,16 @@ class BounceHandler:
 
     async def handle_DATA(self, server, session, envelope):
         raw = envelope.original_content or envelope.content
-        addresses = [(a, self.verp.parse(a)) for a in envelope.rcpt_tos]
-        loop = asyncio.get_running_loop()
         try:
-            outcomes = await loop.run_in_executor(self.pool, self._store, raw, addresses)
+            await asyncio.wrap_future(self.writer.put(inbox.Mail(FeedbackSource.SMTP, raw, list(envelope.rcpt_tos))))
         except Exception:  # noqa: BLE001 - the database is down or refused: the sender retries
-            log.exception("could not store a bounce mail for %s", [a for a, _ in addresses])
+            log.exception("could not store a bounce mail for %s", [parsers.clean(a, 100) for a in envelope.rcpt_tos])
             return "451 4.3.0 Could not store the message; try again later"
-        for (address, _), outcome in zip(addresses, outcomes):
-            log.info("%s: %s (%s)", address, outcome.result, parsers.clean(outcome.detail, 200))
+        log.debug("stored a bounce mail (%d bytes) for %d addresses", len(raw), len(envelope.rcpt_tos))
         return "250 OK"
 
-    def _store(self, raw: bytes, addresses) -> list[inbound.Outcome]:
-        with self.db.session() as session:
-            outcomes = inbound.ingest(session, self.settings, FeedbackSource.SMTP, raw, addresses)
-            session.commit()
-        return outcomes
-
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        self.writer.close()
 
 
 def controller(db: Database, settings: Settings, listen: str | None = None) -> tuple[Controller, BounceHandler]:

@@ -3,15 +3,18 @@ read from what the test SMTP server received, and bounce mails written in each
 format go back to them over SMTP."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import free_port
 from sqlalchemy import delete, func, select
 from support import bounces
 from support.delivery import address, make_sending_issue, make_subscribers
+from support.feedback import apply_inbox
 from support.receiver import bounce_receiver, deliver
 
 from newsletter.delivery import engine
-from newsletter.feedback.models import FeedbackEvent, InboundMessage
+from newsletter.feedback.models import FeedbackEvent, InboundMessage, InboxEntry
 from newsletter.mail.verp import Verp
 from newsletter.models import Delivery, Subscriber
 
@@ -48,12 +51,16 @@ def sent(app, db, session, smtp, settings):
     return copies
 
 
-def status_of(db, email):
+def status_of(settings, db, email):
+    """The reader's status once the worker's step applied what the receiver stored."""
+    apply_inbox(db, settings)
     with db.session() as s:
         return s.scalar(select(Subscriber.status).where(Subscriber.email == email))
 
 
-def counts(db):
+def counts(settings, db):
+    """(events, kept mails) once the worker's step applied what the receiver stored."""
+    apply_inbox(db, settings)
     with db.session() as s:
         return (s.scalar(select(func.count()).select_from(FeedbackEvent)),
                 s.scalar(select(func.count()).select_from(InboundMessage)))
@@ -74,73 +81,91 @@ def bounce(receiver, sent, n, make, **kwargs) -> int:
     return deliver(receiver, to, make(to, address(n), message_id=message_id, **kwargs))[0]
 
 
-def test_bounces_over_smtp_to_the_real_receiver(sent, receiver, db):
+def test_bounces_over_smtp_to_the_real_receiver(sent, receiver, db, settings):
     # An RFC 3464 report: hard bounce, suppressed.
     assert bounce(receiver, sent, 0, bounces.dsn) == 250
-    assert status_of(db, address(0)) == "bounced"
+    assert status_of(settings, db, address(0)) == "bounced"
     # The same report again (the sender's server retried): recorded once.
     assert bounce(receiver, sent, 0, bounces.dsn) == 250
-    assert counts(db) == (1, 0)
+    assert counts(settings, db) == (1, 0)
     # An abuse report: complained.
     assert bounce(receiver, sent, 1, bounces.arf) == 250
-    assert status_of(db, address(1)) == "complained"
+    assert status_of(settings, db, address(1)) == "complained"
     # The non-standard ones: Exim, qmail, Microsoft, Gmail.
     for n, make in zip((2, 3, 4, 5), (bounces.exim, bounces.qmail, bounces.microsoft, bounces.gmail)):
         assert bounce(receiver, sent, n, make) == 250
-        assert status_of(db, address(n)) == "bounced", make.__name__
+        assert status_of(settings, db, address(n)) == "bounced", make.__name__
     # A delay warning: counted, not suppressed.
     assert bounce(receiver, sent, 6, bounces.dsn, action="delayed", status="4.4.1") == 250
-    assert status_of(db, address(6)) == "confirmed"
-    assert counts(db) == (7, 0)
+    assert status_of(settings, db, address(6)) == "confirmed"
+    assert counts(settings, db) == (7, 0)
     with db.session() as s:
         kinds = sorted(s.scalars(select(FeedbackEvent.kind)))
     assert kinds == ["complaint"] + ["hard_bounce"] * 5 + ["soft_bounce"]
 
 
-def test_a_report_whose_returned_copy_is_another_copy_is_kept_not_acted_on(sent, receiver, db):
+def test_a_report_whose_returned_copy_is_another_copy_is_kept_not_acted_on(sent, receiver, db, settings):
     to, _ = sent[address(0)]
     _, other_message_id = sent[address(1)]
     assert deliver(receiver, to, bounces.dsn(to, address(0), message_id=other_message_id))[0] == 250
-    assert status_of(db, address(0)) == status_of(db, address(1)) == "confirmed"
-    assert counts(db) == (0, 1)
+    assert status_of(settings, db, address(0)) == status_of(settings, db, address(1)) == "confirmed"
+    assert counts(settings, db) == (0, 1)
 
 
-def test_an_auto_reply_is_ignored_and_an_unreadable_mail_kept(sent, receiver, db):
+def test_an_auto_reply_is_ignored_and_an_unreadable_mail_kept(sent, receiver, db, settings):
     to, _ = sent[address(0)]
     assert deliver(receiver, to, bounces.auto_reply(to), sender="reader00000@example.com")[0] == 250
-    assert status_of(db, address(0)) == "confirmed"
+    assert status_of(settings, db, address(0)) == "confirmed"
     assert deliver(receiver, to, bounces.auto_reply(to, header="X-Mailer: x", subject="Re: thanks!"))[0] == 250
-    assert status_of(db, address(0)) == "confirmed"
+    assert status_of(settings, db, address(0)) == "confirmed"
     with db.session() as s:
         kept = {m.disposition: m for m in s.scalars(select(InboundMessage))}
         assert set(kept) == {"ignored", "unparsed"}
         assert kept["ignored"].raw == b"" and b"Re: thanks!" in kept["unparsed"].raw
         assert kept["unparsed"].envelope_to == to.lower() or kept["unparsed"].envelope_to == to
-    assert counts(db)[0] == 0
+    assert counts(settings, db)[0] == 0
 
 
-def test_a_dsn_for_a_deleted_subscriber_changes_nothing(sent, receiver, db):
+def test_a_dsn_for_a_deleted_subscriber_changes_nothing(sent, receiver, db, settings):
     with db.session() as s:
         s.execute(delete(Subscriber).where(Subscriber.email == address(7)))
         s.commit()
     assert bounce(receiver, sent, 7, bounces.dsn) == 250
-    assert counts(db) == (0, 0)
+    assert counts(settings, db) == (0, 0)
 
 
-def test_forged_and_foreign_addresses_are_refused_at_rcpt(sent, receiver, db):
+def test_forged_and_foreign_addresses_are_refused_at_rcpt(sent, receiver, db, settings):
     real, _ = sent[address(0)]
     forged = real.replace("b-", "b-9", 1)
     for to in (forged, f"postmaster@{DOMAIN}", address(1), "b-1-aaaaaaaaaa@" + DOMAIN):
         code, _ = deliver(receiver, to, bounces.dsn(to, address(0), message_id=sent[address(0)][1]))
         assert code == 550, to
-    assert counts(db) == (0, 0) and status_of(db, address(0)) == "confirmed"
+    assert counts(settings, db) == (0, 0) and status_of(settings, db, address(0)) == "confirmed"
 
 
-def test_a_20_mb_message_is_refused_for_its_size(sent, receiver, db):
+def test_a_20_mb_message_is_refused_for_its_size(sent, receiver, db, settings):
     to, message_id = sent[address(0)]
     huge = bounces.dsn(to, address(0), message_id=message_id) + b"x" * 76 + (b"\r\n" + b"x" * 76) * (20 * 1024 * 1024 // 78)
     code, text = deliver(receiver, to, huge)
     assert code == 552, text
-    assert counts(db) == (0, 0) and status_of(db, address(0)) == "confirmed"
+    assert counts(settings, db) == (0, 0) and status_of(settings, db, address(0)) == "confirmed"
     # The receiver is still up and still answering.
-    assert bounce(receiver, sent, 0, bounces.dsn) == 250 and status_of(db, address(0)) == "bounced"
+    assert bounce(receiver, sent, 0, bounces.dsn) == 250 and status_of(settings, db, address(0)) == "bounced"
+
+
+@pytest.mark.worker
+def test_the_scheduler_hands_stored_bounces_to_a_worker(sent, receiver, db, worker_process, scheduler):
+    """Nothing but the real processes: the receiver stores, the scheduler's relay sees
+    the entries, a worker applies them; nobody in the test applies anything."""
+    worker_process("-Q", "default", "--concurrency", "1")
+    for n in (0, 1, 2):
+        assert bounce(receiver, sent, n, bounces.dsn) == 250
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            left = s.scalar(select(func.count()).select_from(InboxEntry))
+            bounced = s.scalar(select(func.count()).where(Subscriber.status == "bounced"))
+        if (left, bounced) == (0, 3):
+            break
+        time.sleep(0.2)
+    assert (left, bounced) == (0, 3)

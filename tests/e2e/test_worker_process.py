@@ -1,25 +1,6 @@
 """End to end with real `celery worker` and `celery beat` processes, not threads of the test."""
-import os
-import subprocess
-import sys
-
 import pytest
-from conftest import PROJECT_ROOT, csrf_token
-from support import processes
-
-
-@pytest.fixture
-def scheduler(env, tmp_path):
-    """The real scheduler, whose confirmation relay hands new outbox rows to the workers."""
-    log = open(tmp_path / "beat.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "INFO",
-         "--schedule", str(tmp_path / "celerybeat-schedule")],
-        env={**os.environ, **env}, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield proc
-    processes.stop(proc)
-    log.close()
+from conftest import csrf_token
 
 
 @pytest.mark.worker

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from support import bounces
 from support.delivery import make_sending_issue, make_subscribers
+from support.feedback import apply_inbox
 from support.imap_server import ImapServer
 
 from newsletter.config import load_settings
@@ -62,8 +63,11 @@ def test_unseen_mail_is_read_acted_on_once_and_flagged_seen(db, settings, mailbo
     mailbox.add(bounces.dsn("someone@elsewhere.example", email, message_id=message_id))
     assert imap.poll_once(db, settings) == 3
     assert mailbox.seen() == [1, 2, 3]
+    assert counts(db) == (0, 1, 0)  # the stranger's mail kept at once; ours wait in the inbox
+    assert apply_inbox(db, settings).applied == 2
     assert counts(db) == (1, 2, 1)  # the bounce acted on; the auto-reply and the stranger's mail kept
     assert imap.poll_once(db, settings) == 0
+    assert apply_inbox(db, settings).applied == 0
     assert counts(db) == (1, 2, 1)
 
 
@@ -74,8 +78,10 @@ def test_mail_read_again_after_a_lost_flag_counts_once(db, settings, mailbox, co
     mailbox.add(bounces.dsn(to, email, message_id=message_id))
     mailbox.fail_store = 1
     assert imap.poll_once(db, settings) == 1
+    assert apply_inbox(db, settings).applied == 1
     assert mailbox.seen() == [] and counts(db) == (1, 0, 1)
     assert imap.poll_once(db, settings) == 1
+    assert apply_inbox(db, settings).applied == 1
     assert mailbox.seen() == [1] and counts(db) == (1, 0, 1)
 
 
@@ -89,4 +95,5 @@ def test_a_wrong_password_or_an_untrusted_certificate_stores_nothing(db, setting
     monkeypatch.delenv("SSL_CERT_FILE")
     with pytest.raises(ssl.SSLCertVerificationError):
         imap.poll_once(db, settings)
+    assert apply_inbox(db, settings).applied == 0
     assert counts(db) == (0, 0, 0) and mailbox.seen() == []

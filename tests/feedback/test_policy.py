@@ -5,11 +5,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from support.delivery import make_sending_issue, make_subscribers
+from support.delivery import sent_to
 
 from newsletter.config import load_settings
 from newsletter.db import utcnow
-from newsletter.delivery import ledger
 from newsletter.feedback import policy
 from newsletter.feedback.models import FeedbackEvent, FeedbackKind
 from newsletter.models import Delivery, Issue, IssueStatus, Subscriber
@@ -18,13 +17,7 @@ from newsletter.models import Delivery, Issue, IssueStatus, Subscriber
 @pytest.fixture
 def sent(session):
     """An issue sent to three subscribers: (issue id, [delivery ids], [subscriber ids])."""
-    subscribers = make_subscribers(session, 3)
-    issue_id = make_sending_issue(session)
-    ledger.start(session, issue_id)
-    session.execute(Delivery.__table__.update().values(status="sent", sent_at=utcnow()))
-    session.commit()
-    deliveries = list(session.scalars(select(Delivery.id).order_by(Delivery.subscriber_id)))
-    return issue_id, deliveries, subscribers
+    return sent_to(session, 3)
 
 
 def event(kind, key="e1", **fields):

@@ -63,6 +63,20 @@ def make_sending_issue(session, number: int = 1, html_size: int = 4000, subject:
     return issue.id
 
 
+def sent_to(session, count: int) -> tuple[int, list[int], list[int]]:
+    """An issue whose copies to `count` new subscribers all went out (committed):
+    (issue id, [delivery ids], [subscriber ids]), both in subscriber order."""
+    from newsletter.delivery import ledger
+
+    subscribers = make_subscribers(session, count)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id)
+    session.execute(Delivery.__table__.update().values(status="sent", sent_at=utcnow()))
+    session.commit()
+    deliveries = list(session.scalars(select(Delivery.id).order_by(Delivery.subscriber_id)))
+    return issue_id, deliveries, subscribers
+
+
 def sending_issue_to(session, count: int) -> int:
     """`count` confirmed subscribers and an 8 KB issue in `sending`, committed: a fault test's start."""
     make_subscribers(session, count)

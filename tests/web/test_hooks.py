@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from support import hooks
 from support.delivery import address, make_sending_issue, make_subscribers
+from support.feedback import apply_inbox
 
 from newsletter.db import utcnow
 from newsletter.delivery import ledger
-from newsletter.feedback.models import FeedbackEvent
+from newsletter.feedback.models import FeedbackEvent, InboxEntry
 from newsletter.mail.verp import Verp
 from newsletter.models import Delivery, Subscriber
 
@@ -44,10 +45,18 @@ def copies(app, db):
             for i, row in enumerate(rows)]
 
 
-def state(db):
+def state(client, db):
+    """(each reader's status, events recorded) once the worker's step applied the inbox."""
+    apply_inbox(db, client.application.extensions["settings"])
     with db.session() as s:
         statuses = dict(s.execute(select(Subscriber.email, Subscriber.status)).all())
         return statuses, s.scalar(select(func.count()).select_from(FeedbackEvent))
+
+
+def stored(db) -> int:
+    """Entries in the inbox, before anything applies them."""
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(InboxEntry))
 
 
 def post(client, provider, body: bytes, headers=None):
@@ -60,15 +69,15 @@ def post(client, provider, body: bytes, headers=None):
 def test_ses_bounce_and_complaint(client, db, keys, copies):
     (a, a_sender, a_id), (b, b_sender, b_id) = copies[:2]
     r = post(client, "ses", keys.sns(hooks.ses_bounce(a, source=a_sender, message_id=a_id), message_id="m1"))
-    assert r.status_code == 200 and r.json["recorded"] == 1
+    assert r.status_code == 200 and r.json["accepted"] == 1
     r = post(client, "ses", keys.sns(hooks.ses_complaint(b, source="newsletter@verdicts.test", message_id=b_id),
                                      message_id="m2", version="1"))  # tied by Message-ID; SHA1 signature
-    assert r.status_code == 200 and r.json["recorded"] == 1
-    statuses, events = state(db)
+    assert r.status_code == 200 and r.json["accepted"] == 1
+    statuses, events = state(client, db)
     assert (statuses[a], statuses[b], events) == ("bounced", "complained", 2)
     # SNS delivers again: nothing more.
     r = post(client, "ses", keys.sns(hooks.ses_bounce(a, source=a_sender, message_id=a_id), message_id="m1"))
-    assert r.status_code == 200 and r.json["recorded"] == 0 and state(db)[1] == 2
+    assert r.status_code == 200 and r.json["accepted"] == 1 and state(client, db)[1] == 2
 
 
 @pytest.mark.parametrize("forge", [
@@ -84,14 +93,14 @@ def test_ses_forged_notifications_store_nothing(client, db, keys, copies, forge)
     email, sender, message_id = copies[0]
     r = post(client, "ses", forge(keys, hooks.ses_bounce(email, source=sender, message_id=message_id)))
     assert r.status_code == 403
-    assert state(db) == ({e: "confirmed" for e, _, _ in copies}, 0)
+    assert stored(db) == 0 and state(client, db) == ({e: "confirmed" for e, _, _ in copies}, 0)
 
 
 def test_ses_malformed_body_is_400(client, db, keys, copies):
     assert post(client, "ses", b"{not json").status_code == 400
     assert post(client, "ses", keys.sns("not json either")).status_code == 400
     assert post(client, "ses", keys.sns({"notificationType": "Bounce", "mail": {}})).status_code == 400
-    assert state(db)[1] == 0
+    assert stored(db) == 0 and state(client, db)[1] == 0
 
 
 def test_ses_subscription_confirmation_must_point_at_sns(client, keys):
@@ -102,7 +111,7 @@ def test_ses_subscription_confirmation_must_point_at_sns(client, keys):
 
 def test_ses_delivery_notifications_are_ignored(client, db, keys, copies):
     r = post(client, "ses", keys.sns({"notificationType": "Delivery", "mail": {}}))
-    assert r.status_code == 200 and r.json["ignored"] == 1 and state(db)[1] == 0
+    assert r.status_code == 200 and r.json["ignored"] == 1 and state(client, db)[1] == 0
 
 
 # Mailgun
@@ -115,13 +124,13 @@ def mailgun_event(email, message_id, event="failed", severity="permanent", ident
 
 def test_mailgun_signed_events(client, db, copies):
     (a, _, a_id), (b, _, b_id), (c, _, c_id) = copies[:3]
-    assert post(client, "mailgun", hooks.mailgun(mailgun_event(a, a_id))).json["recorded"] == 1
+    assert post(client, "mailgun", hooks.mailgun(mailgun_event(a, a_id))).json["accepted"] == 1
     assert post(client, "mailgun", hooks.mailgun(mailgun_event(b, b_id, "complained", "", "mg-2"))).status_code == 200
     assert post(client, "mailgun", hooks.mailgun(mailgun_event(c, c_id, "unsubscribed", "", "mg-3"))).status_code == 200
-    statuses, events = state(db)
+    statuses, events = state(client, db)
     assert (statuses[a], statuses[b], statuses[c], events) == ("bounced", "complained", "unsubscribed", 3)
     # The same signed request replayed: recorded once.
-    assert post(client, "mailgun", hooks.mailgun(mailgun_event(a, a_id))).json["recorded"] == 0
+    assert post(client, "mailgun", hooks.mailgun(mailgun_event(a, a_id))).json["accepted"] == 1
 
 
 @pytest.mark.parametrize("body", [
@@ -133,7 +142,7 @@ def test_mailgun_signed_events(client, db, copies):
 def test_mailgun_bad_signatures_store_nothing(client, db, copies, body):
     email, _, message_id = copies[0]
     assert post(client, "mailgun", body(mailgun_event(email, message_id))).status_code in (401, 403)
-    assert state(db)[1] == 0
+    assert stored(db) == 0 and state(client, db)[1] == 0
 
 
 def test_mailgun_malformed_body_is_400(client, db):
@@ -152,10 +161,10 @@ def postmark_bounce(email, ident=101, type_="HardBounce", record="Bounce"):
 def test_postmark_bounce_and_complaint_with_basic_auth(client, db, copies):
     (a, _, _), (b, _, _) = copies[:2]
     auth = hooks.basic(*hooks.POSTMARK)
-    assert post(client, "postmark", postmark_bounce(a), auth).json["recorded"] == 1
+    assert post(client, "postmark", postmark_bounce(a), auth).json["accepted"] == 1
     assert post(client, "postmark", postmark_bounce(b, 102, "SpamComplaint", "SpamComplaint"), auth).status_code == 200
-    assert post(client, "postmark", postmark_bounce(a), auth).json["recorded"] == 0  # replay
-    statuses, events = state(db)
+    assert post(client, "postmark", postmark_bounce(a), auth).json["accepted"] == 1  # replay
+    statuses, events = state(client, db)
     assert (statuses[a], statuses[b], events) == ("bounced", "complained", 2)
 
 
@@ -165,7 +174,7 @@ def test_postmark_bounce_and_complaint_with_basic_auth(client, db, copies):
 ])
 def test_postmark_wrong_credentials_store_nothing(client, db, copies, headers, code):
     assert post(client, "postmark", postmark_bounce(copies[0][0]), headers).status_code == code
-    assert state(db)[1] == 0
+    assert stored(db) == 0 and state(client, db)[1] == 0
 
 
 def test_postmark_malformed_body_is_400(client):
@@ -188,10 +197,11 @@ def sendgrid_events(copies):
 def test_sendgrid_signed_batch(client, db, keys, copies):
     body, headers = keys.sendgrid(sendgrid_events(copies))
     r = post(client, "sendgrid", body, headers)
-    assert r.status_code == 200 and (r.json["recorded"], r.json["ignored"]) == (2, 1)
-    statuses, events = state(db)
+    assert r.status_code == 200 and (r.json["accepted"], r.json["ignored"]) == (2, 1)
+    statuses, events = state(client, db)
     assert (statuses[copies[0][0]], statuses[copies[1][0]], events) == ("bounced", "complained", 2)
-    assert post(client, "sendgrid", body, headers).json["recorded"] == 0  # replayed inside the window
+    assert post(client, "sendgrid", body, headers).json["accepted"] == 2  # replayed inside the window
+    assert state(client, db)[1] == 2  # and recorded once
 
 
 def test_sendgrid_bad_signatures_store_nothing(client, db, keys, copies):
@@ -205,7 +215,7 @@ def test_sendgrid_bad_signatures_store_nothing(client, db, keys, copies):
     unsigned = (body, {})
     for body_, headers_ in (other, stale, tampered, unsigned):
         assert post(client, "sendgrid", body_, headers_).status_code in (401, 403)
-    assert state(db)[1] == 0
+    assert stored(db) == 0 and state(client, db)[1] == 0
 
 
 def test_sendgrid_malformed_body_is_400(client, keys):

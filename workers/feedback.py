@@ -1,0 +1,66 @@
+"""Feedback's task: apply what the ways in stored in the feedback inbox.
+
+Nothing that stores an entry publishes anything: the entry is the hint. The relay
+(`relay_feedback`, a thread of the scheduler, like the confirmation relay) looks
+for waiting entries every RELAY_INTERVAL seconds and hands `apply_feedback` to a
+worker, at most once per PUBLISH_EVERY; the task drains the inbox in sets until it
+is empty, one commit per set, so under a flood one task keeps up and a second one
+(started by the next hint) shares the work by skipping the rows the first holds.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import shared_task
+from celery.signals import beat_init
+
+from newsletter.feedback import inbox
+
+from . import database, settings
+
+log = logging.getLogger(__name__)
+
+RELAY_INTERVAL = 0.2
+PUBLISH_EVERY = 0.5  # seconds: while one task drains, the hint is sent no more often
+DRAIN_SECONDS = 60.0  # a task hands over to the next hint after this long
+
+
+@shared_task
+def apply_feedback() -> int:
+    """Apply waiting entries in sets until none is left (or DRAIN_SECONDS passed)."""
+    applied, started = 0, time.monotonic()
+    while time.monotonic() - started < DRAIN_SECONDS:
+        with database().session() as session:
+            drained = inbox.apply_waiting(session, settings())
+            session.commit()
+        applied += drained.applied
+        if drained.applied + drained.failed < inbox.APPLY_BATCH:
+            break
+    return applied
+
+
+def relay_feedback(app, stop: threading.Event, interval: float = RELAY_INTERVAL) -> None:
+    """Until `stop`: hand `apply_feedback` to the workers while entries wait."""
+    db = app.extensions["db"]
+    last = 0.0
+    while not stop.is_set():
+        try:
+            if time.monotonic() - last >= PUBLISH_EVERY:
+                with db.session() as session:
+                    due = inbox.waiting(session)
+                if due:
+                    apply_feedback.delay()
+                    last = time.monotonic()
+        except Exception:  # noqa: BLE001 - a database or broker outage: the next scan tries again
+            log.exception("feedback relay: scan failed; trying again")
+            stop.wait(5)
+        stop.wait(interval)
+
+
+@beat_init.connect
+def _relay_in_the_scheduler(sender, **_kwargs) -> None:
+    stop = threading.Event()
+    threading.Thread(target=relay_feedback, args=(sender.app.flask_app, stop), name="feedback-relay",
+                     daemon=True).start()
