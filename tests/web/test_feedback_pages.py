@@ -11,8 +11,8 @@ from support.editors import login, make_editor
 from newsletter.cli import main
 from newsletter.db import utcnow
 from newsletter.delivery import ledger
-from newsletter.feedback import inbound, policy, stats
-from newsletter.feedback.models import Disposition, FeedbackKind, InboundMessage
+from newsletter.feedback import inbound, inbox, policy, stats
+from newsletter.feedback.models import Disposition, FeedbackKind, InboundMessage, InboxEntry
 from newsletter.models import Delivery
 
 
@@ -83,3 +83,16 @@ def test_a_quiet_sender_is_healthy(client, db):
     login(client)
     page = client.get("/editor/feedback/").get_data(as_text=True)
     assert 'class="rate ok" id="bounce-rate">0.00 %' in page and "nothing has come back yet" in page
+
+
+def test_the_health_page_shows_what_waits_and_what_failed_every_attempt(client, db):
+    make_editor(db)
+    login(client)
+    assert 'id="health-inbox"' not in client.get("/editor/feedback/").get_data(as_text=True)
+    with db.session() as session:
+        session.add(InboxEntry(source="mailgun", events="[]"))
+        session.add(InboxEntry(source="smtp", attempts=inbox.MAX_ATTEMPTS, error="ValueError: <b>odd</b> mail"))
+        session.commit()
+    page = client.get("/editor/feedback/").get_data(as_text=True)
+    assert "1 received bounce mails or webhook requests are waiting" in page
+    assert "via smtp" in page and "ValueError: &lt;b&gt;odd&lt;/b&gt; mail" in page and "<b>odd</b>" not in page
