@@ -11,7 +11,9 @@ from .common import database, settings
 
 @click.command("bounces")
 @click.option("--listen", default=None, help="host:port (default BOUNCE_LISTEN)")
-def bounces_command(listen: str | None) -> None:
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="receiver processes sharing the port, one core each")
+def bounces_command(listen: str | None, processes: int) -> None:
     """Receive bounces, complaints and auto-replies for BOUNCE_DOMAIN over SMTP."""
     from ..feedback import receiver
 
@@ -23,7 +25,10 @@ def bounces_command(listen: str | None) -> None:
         from ..feedback import imap
 
         imap.start_polling(database(), s)
-    receiver.serve(database(), s, listen)
+    if processes == 1:
+        receiver.serve(database(), s, listen)
+    else:
+        raise SystemExit(receiver.serve_many(s, processes, listen))
 
 
 COMMANDS = [bounces_command]

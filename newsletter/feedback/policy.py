@@ -41,7 +41,6 @@ from .models import FeedbackEvent, FeedbackKind
 from .targets import ANOTHER_COPY, Target
 
 __all__ = ["ANOTHER_COPY", "Applied", "Event", "apply", "apply_many"]
-INSERT_CHUNK = 200  # events per INSERT (SQLite allows 32766 bound values)
 
 
 @dataclass(frozen=True)
@@ -99,18 +98,19 @@ def apply_many(session: Session, settings: Settings, events: list[Event],
 
 
 def _record(session: Session, fresh: list[tuple[int, Event, Target]], now: datetime) -> dict[tuple[str, str], int]:
-    """Insert the events; {(source, key): id} of those that were new to the database."""
-    ids: dict[tuple[str, str], int] = {}
+    """Insert the events; {(source, key): id} of those that were new to the database.
+    One executemany: SQLAlchemy batches it into multi-row INSERTs compiled once."""
+    if not fresh:
+        return {}
     rows = [dict(source=e.source, event_key=e.event_key[:200], kind=e.kind, delivery_id=t.delivery_id,
                  issue_id=t.issue_id, subscriber_id=t.subscriber_id, email=(e.email or t.email)[:254],
                  status=e.status[:20], reason=e.reason[:2000], action="", occurred_at=e.occurred_at or now,
                  received_at=now) for _, e, t in fresh]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        inserted = session.execute(
-            insert_for(session)(FeedbackEvent).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
-            .returning(FeedbackEvent.id, FeedbackEvent.source, FeedbackEvent.event_key))
-        ids.update(((row.source, row.event_key), row.id) for row in inserted)
-    return ids
+    inserted = session.connection().execute(
+        insert_for(session)(FeedbackEvent.__table__).on_conflict_do_nothing()
+        .returning(FeedbackEvent.__table__.c.id, FeedbackEvent.__table__.c.source,
+                   FeedbackEvent.__table__.c.event_key), rows)
+    return {(row.source, row.event_key): row.id for row in inserted}
 
 
 def _act(session: Session, settings: Settings, recorded: list[tuple[int, Event, Target]],

@@ -10,12 +10,14 @@ recorded twice (the same mail makes the same event key when a worker applies it)
 aiosmtpd runs the protocol on an event loop; one writer thread beside it stores
 the mails in groups: whatever arrived while the last group was being committed
 goes in the next INSERT and commit, so a hundred senders at once cost a few
-commits, not a hundred.
+commits, not a hundred. One process speaks SMTP on one core; `--processes N`
+starts N of them on the same port (SO_REUSEPORT: the kernel spreads connections).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import queue
 import signal
 import threading
@@ -110,17 +112,38 @@ class BounceHandler:
         self.writer.close()
 
 
-def controller(db: Database, settings: Settings, listen: str | None = None) -> tuple[Controller, BounceHandler]:
+class _Controller(Controller):
+    """aiosmtpd's controller, listening with SO_REUSEPORT when several processes share the port."""
+
+    def __init__(self, *args, reuse_port: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reuse_port = reuse_port
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, host=self.hostname, port=self.port,
+                                       ssl=self.ssl_context, reuse_port=self.reuse_port or None)
+
+    def _trigger_server(self):
+        # aiosmtpd connects to itself to see its SMTP factory work; on a shared port
+        # that connection may reach another process, so build the first one here.
+        if self.reuse_port:
+            self.loop.call_soon_threadsafe(self._factory_invoker)
+        else:
+            super()._trigger_server()
+
+
+def controller(db: Database, settings: Settings, listen: str | None = None,
+               reuse_port: bool = False) -> tuple[Controller, BounceHandler]:
     host, _, port = (listen or settings.bounce_listen).rpartition(":")
     handler = BounceHandler(db, settings)
-    made = Controller(handler, hostname=host.strip("[]"), port=int(port), data_size_limit=MAX_MESSAGE_BYTES,
-                      enable_SMTPUTF8=True, ident="newsletter bounces", timeout=60)
+    made = _Controller(handler, hostname=host.strip("[]"), port=int(port), data_size_limit=MAX_MESSAGE_BYTES,
+                       enable_SMTPUTF8=True, ident="newsletter bounces", timeout=60, reuse_port=reuse_port)
     return made, handler
 
 
-def serve(db: Database, settings: Settings, listen: str | None = None) -> None:
+def serve(db: Database, settings: Settings, listen: str | None = None, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT."""
-    server, handler = controller(db, settings, listen)
+    server, handler = controller(db, settings, listen, reuse_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -131,3 +154,31 @@ def serve(db: Database, settings: Settings, listen: str | None = None) -> None:
     finally:
         server.stop()
         handler.close()
+
+
+def _child(settings: Settings, listen: str | None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+    serve(Database(settings.database_url), settings, listen, reuse_port=True)
+
+
+def serve_many(settings: Settings, processes: int, listen: str | None = None) -> int:
+    """Run `processes` receivers on one port until SIGTERM or SIGINT, or until one of them
+    ends (then the others are stopped too, and a supervisor restarts the whole). Each
+    process makes its own database connections. Returns an exit status."""
+    context = multiprocessing.get_context("spawn")
+    children = [context.Process(target=_child, args=(settings, listen), name=f"bounces-{n}", daemon=True)
+                for n in range(processes)]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    for child in children:
+        child.start()
+    while not stop.is_set() and all(child.is_alive() for child in children):
+        stop.wait(0.5)
+    status = 0 if stop.is_set() else 1
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    for child in children:
+        child.join(30)
+    return status

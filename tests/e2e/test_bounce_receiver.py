@@ -4,6 +4,7 @@ format go back to them over SMTP."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import free_port
@@ -169,3 +170,22 @@ def test_the_scheduler_hands_stored_bounces_to_a_worker(sent, receiver, db, work
             break
         time.sleep(0.2)
     assert (left, bounced) == (0, 3)
+
+
+def test_several_receiver_processes_share_the_port(sent, env, tmp_path, db, settings):
+    """`--processes 3`: every mail over parallel connections is stored once, whichever
+    process took it, and the whole stops on SIGTERM."""
+    log = tmp_path / "many.log"
+
+    def listening() -> set[str]:
+        return {line.split()[3] for line in log.read_text().splitlines() if "receiving bounces" in line}
+
+    with bounce_receiver(env, log, "--processes", "3") as where:
+        deadline = time.monotonic() + 30
+        while len(listening()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listening() == {"bounces-0", "bounces-1", "bounces-2"}, log.read_text()
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda n: bounce(where, sent, n, bounces.dsn), range(8)))
+        assert codes == [250] * 8
+        assert counts(settings, db) == (8, 0)

@@ -15,11 +15,11 @@ from . import processes
 
 
 @contextmanager
-def bounce_receiver(env: dict, log_path):
-    """Start `newsletter bounces` on env's BOUNCE_LISTEN; yield (host, port); stop it."""
+def bounce_receiver(env: dict, log_path, *args: str):
+    """Start `newsletter bounces [args]` on env's BOUNCE_LISTEN; yield (host, port); stop it."""
     host, _, port = env["BOUNCE_LISTEN"].rpartition(":")
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "newsletter.cli", "bounces"], env={**os.environ, **env},
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter.cli", "bounces", *args], env={**os.environ, **env},
                             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
