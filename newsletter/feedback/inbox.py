@@ -43,14 +43,14 @@ class Mail:
 def put_mails(session: Session, mails: list[Mail]) -> None:
     """Store received mails, in one statement; never commits."""
     if mails:
-        session.execute(insert(InboxEntry), [
+        session.connection().execute(insert(InboxEntry.__table__), [
             {"source": m.source, "mail": m.raw, "addresses": "\n".join(m.addresses), "events": ""} for m in mails])
 
 
 def put_events(session: Session, events: list[Event]) -> None:
     """Store one webhook request's verified, parsed events (one provider's); never commits."""
     if events:
-        session.execute(insert(InboxEntry), [{"source": events[0].source, "mail": b"", "addresses": "",
+        session.connection().execute(insert(InboxEntry.__table__), [{"source": events[0].source, "mail": b"", "addresses": "",
                                               "events": json.dumps([_dumped(e) for e in events])}])
 
 
