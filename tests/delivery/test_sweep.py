@@ -66,16 +66,23 @@ def test_the_sweeper_does_not_stack_chains_on_a_live_send(app, db, session, cele
     assert _chains(celery_app) == 0
 
 
-def test_the_sweeper_restarts_a_send_whose_chains_are_gone(app, db, session, celery_app):
+def _quiet_send(db, session, celery) -> int:
+    """A send whose chains' messages were lost ten minutes ago: nothing has moved since."""
     make_subscribers(session, 100)
     issue_id = make_sending_issue(session)
     session.commit()
     dispatch_issue.apply((issue_id,))
-    _take_queued(celery_app, "bulk")  # the chains' messages are lost
-    with db.session() as s:  # and nothing has moved for a while
-        s.execute(update(Delivery).where(Delivery.issue_id == issue_id).values(
-            updated_at=utcnow() - timedelta(minutes=10), next_attempt_at=utcnow() - timedelta(minutes=10)))
+    _take_queued(celery, "bulk")
+    long_ago = utcnow() - timedelta(minutes=10)
+    with db.session() as s:
+        s.execute(update(Delivery).where(Delivery.issue_id == issue_id).values(updated_at=long_ago,
+                                                                              next_attempt_at=long_ago))
         s.commit()
+    return issue_id
+
+
+def test_the_sweeper_restarts_a_send_whose_chains_are_gone(app, db, session, celery_app):
+    issue_id = _quiet_send(db, session, celery_app)
     sweep_deliveries.apply()
     assert _chains(celery_app) == 3
     with db.session() as s:  # a worker died holding a batch: its lease ran out a moment ago
@@ -88,15 +95,9 @@ def test_the_sweeper_restarts_a_send_whose_chains_are_gone(app, db, session, cel
 
 
 def test_late_bounces_do_not_pass_for_a_live_chain(app, db, session, celery_app):
-    make_subscribers(session, 100)
-    issue_id = make_sending_issue(session)
-    session.commit()
-    dispatch_issue.apply((issue_id,))
-    _take_queued(celery_app, "bulk")  # the chains' messages are lost
+    issue_id = _quiet_send(db, session, celery_app)
     long_ago = utcnow() - timedelta(minutes=10)
     with db.session() as s:
-        s.execute(update(Delivery).where(Delivery.issue_id == issue_id).values(updated_at=long_ago,
-                                                                              next_attempt_at=long_ago))
         sent = s.scalars(select(Delivery.id).where(Delivery.issue_id == issue_id).limit(10)).all()
         s.execute(update(Delivery).where(Delivery.id.in_(sent)).values(status="sent", sent_at=long_ago))
         s.commit()
