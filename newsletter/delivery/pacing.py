@@ -161,6 +161,11 @@ class RedisPacer(_Base):
         rate = self._client.hget(f"{self.prefix}:{group}", "rate")
         return float(rate) if rate is not None else None
 
+    def used_today(self, group: str) -> int:
+        """Messages granted to the group today under its warm-up cap (the editor's view)."""
+        used = self._client.get(f"{self.prefix}:{group}:day:{self.cap(group)[1]}")
+        return max(0, int(float(used))) if used is not None else 0
+
     def hold(self, group: str) -> bool:
         """A connection slot of the group for this run (renewed by calling again)."""
         connections = self.limit(group).connections
@@ -239,6 +244,11 @@ class LocalPacer(_Base):
     def current_rate(self, group: str) -> float | None:
         with self._lock:
             return self._group(group).rate
+
+    def used_today(self, group: str) -> int:
+        day = self.cap(group)[1]
+        with self._lock:
+            return self._group(group).days.get(day, 0)
 
     def hold(self, group: str) -> bool:
         connections = self.limit(group).connections

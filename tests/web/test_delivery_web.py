@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import re
+import secrets
 
+import pytest
 from conftest import csrf_token
-from support.delivery import make_finished_issue, make_sending_issue, make_subscribers, status_counts
+from support.delivery import (
+    THROTTLED_ENV,
+    make_finished_issue,
+    make_sending_issue,
+    make_subscribers,
+    status_counts,
+    throttled_send,
+)
 from support.editors import login, make_editor
 
 from newsletter.delivery import ledger, retention
@@ -17,6 +26,24 @@ def _issue(db, count=6):
         ledger.start(session, issue_id)
         session.commit()
     return issue_id
+
+
+@pytest.fixture
+def env(env):
+    return {**env, **THROTTLED_ENV, "REDIS_KEY_PREFIX": f"{env['REDIS_KEY_PREFIX']}-dw-{secrets.token_hex(3)}"}
+
+
+def test_the_page_and_its_json_show_a_throttled_copy_in_its_group(client, db, smtp, env):
+    issue_id = throttled_send(db, smtp, env)
+    make_editor(db)
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    row = re.search(r'<tr data-group="other">(.*?)</tr>', page, re.S).group(1)
+    assert 'data-group-waiting="other">1<' in row and 'data-group-throttled="other">1<' in row
+    assert "slowed by throttles" in row and "<td>50/s</td>" in row and "no cap" in row
+    other, = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()["groups"]
+    assert (other["group"], other["waiting"], other["deferred"], other["throttled"]) == ("other", 1, 1, 1)
+    assert other["configured_rate"] == 50 and other["current_rate"] < 30 and other["warmup_cap"] == 0
 
 
 def test_delivery_page_needs_an_editor(client, db):
