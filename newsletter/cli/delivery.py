@@ -70,7 +70,9 @@ def _rate(rate: float) -> str:
 def format_pace(pace: reports.GroupPace) -> str:
     line = (f"{pace.group}: waiting {pace.waiting} (deferred {pace.deferred}, throttled {pace.throttled}); "
             f"rate {_rate(pace.configured_rate)}")
-    if pace.slowed:
+    if not pace.pace_known:
+        line += ", rate now unknown (pacing state out of reach)"
+    elif pace.slowed:
         line += f", slowed to {pace.current_rate:.1f}/s by throttles"
     if pace.warmup_cap:
         line += f"; warm-up {pace.warmup_used} of {pace.warmup_cap} today"

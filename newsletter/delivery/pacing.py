@@ -166,6 +166,16 @@ class RedisPacer(_Base):
         used = self._client.get(f"{self.prefix}:{group}:day:{self.cap(group)[1]}")
         return max(0, int(float(used))) if used is not None else 0
 
+    def state(self, group: str) -> tuple[float | None, int] | None:
+        """The group's AIMD rate and today's warm-up use for a page or a command; None
+        while Redis is out of reach: a broker outage must not take the page with it."""
+        import redis
+
+        try:
+            return self.current_rate(group), self.used_today(group)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
+
     def hold(self, group: str) -> bool:
         """A connection slot of the group for this run (renewed by calling again)."""
         connections = self.limit(group).connections
@@ -249,6 +259,9 @@ class LocalPacer(_Base):
         day = self.cap(group)[1]
         with self._lock:
             return self._group(group).days.get(day, 0)
+
+    def state(self, group: str) -> tuple[float | None, int] | None:
+        return self.current_rate(group), self.used_today(group)
 
     def hold(self, group: str) -> bool:
         connections = self.limit(group).connections

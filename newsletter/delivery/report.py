@@ -29,6 +29,7 @@ class GroupPace:
     current_rate: float | None  # the AIMD rate after throttles; None: the configured rate alone
     warmup_cap: int  # today's warm-up cap, 0: none
     warmup_used: int  # granted today under that cap
+    pace_known: bool = True  # False: the shared pacing state was out of reach (rate and use unknown)
 
     @property
     def slowed(self) -> bool:
@@ -39,7 +40,7 @@ class GroupPace:
             "group": self.group, "waiting": self.waiting, "deferred": self.deferred, "throttled": self.throttled,
             "configured_rate": self.configured_rate,
             "current_rate": None if self.current_rate is None else round(self.current_rate, 2),
-            "warmup_cap": self.warmup_cap, "warmup_used": self.warmup_used,
+            "warmup_cap": self.warmup_cap, "warmup_used": self.warmup_used, "pace_known": self.pace_known,
         }
 
 
@@ -165,7 +166,8 @@ def paces(session: Session, settings: Settings, issue_id: int, pacer) -> list[Gr
     """Each receiving-domain group the issue has rows in, in the settings' order.
 
     The counts come from the rows; the rates and today's warm-up use from the pacer
-    the workers share (in Redis; without Redis only this process's own)."""
+    the workers share (in Redis; without Redis only this process's own). With Redis
+    out of reach the counts still show, the rates as unknown."""
     def total(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -179,10 +181,11 @@ def paces(session: Session, settings: Settings, issue_id: int, pacer) -> list[Gr
     order = {name: n for n, name in enumerate(groups.names(settings))}
     result = []
     for group, waiting, held, throttled in sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0])):
-        cap = pacer.cap(group)[0]
+        cap, state = pacer.cap(group)[0], pacer.state(group)
+        current, used = state or (None, 0)
         result.append(GroupPace(
             group=group, waiting=int(waiting), deferred=int(held), throttled=int(throttled),
-            configured_rate=pacer.limit(group).rate, current_rate=pacer.current_rate(group),
-            warmup_cap=cap, warmup_used=pacer.used_today(group) if cap else 0,
+            configured_rate=pacer.limit(group).rate, current_rate=current, warmup_cap=cap,
+            warmup_used=used if cap else 0, pace_known=state is not None,
         ))
     return result

@@ -101,3 +101,16 @@ def test_the_delivery_page_shows_the_same_numbers_after_retention(client, db):
         session.commit()
     assert status_counts(db, issue_id) == {"bounced": 3, "failed": 2}
     assert shown() == before and before[0]["sent"] == "23" and before[1]["counts"]["sent"] == 23
+
+
+def test_the_groups_show_their_counts_while_redis_is_out_of_reach(make_app):
+    app = make_app(CELERY_BROKER_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="memory://")
+    db = app.extensions["db"]
+    issue_id = _issue(db, count=2)
+    make_editor(db)
+    client = app.test_client()
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    assert 'data-group-waiting="other">2<' in page and "unknown (pacing state out of reach)" in page
+    other, = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()["groups"]
+    assert other["waiting"] == 2 and other["pace_known"] is False and other["current_rate"] is None
