@@ -1,7 +1,7 @@
 """`newsletter status`: where a send stands (a tqdm progress bar, following it live
-with --watch) and, once it is over, the report: delivered, bounced, failed with
-reasons, duration, and what came back after the relay (bounces, complaints,
-unsubscribes, with their rates)."""
+with --watch; while it runs, each receiving-domain group's pace) and, once it is
+over, the report: delivered, bounced, failed with reasons, duration, and what came
+back after the relay (bounces, complaints, unsubscribes, with their rates)."""
 from __future__ import annotations
 
 import time
@@ -10,8 +10,8 @@ import click
 from sqlalchemy import select
 
 from ..db import Database
+from ..delivery import pacing, retention
 from ..delivery import report as reports
-from ..delivery import retention
 from ..feedback import stats
 from ..issues.models import Issue, IssueStatus
 from .common import database, settings
@@ -49,6 +49,9 @@ def format_report(report: reports.Report, feedback: stats.IssueFeedback | None =
             f"({f.rate(f.soft_bounced):.2f} %), complaints {f.complaints} ({f.rate(f.complaints):.3f} %), "
             f"unsubscribes {f.unsubscribes} ({f.rate(f.unsubscribes):.2f} %)"
         )
+    if report.groups and report.status in LIVE:
+        lines.append("  by receiving-domain group:")
+        lines += [f"    {format_pace(pace)}" for pace in report.groups]
     if report.duration_s is not None:
         lines.append(f"  duration {report.duration_s:.1f}s, {report.rate_per_s:.0f} messages/s")
     if report.reasons:
@@ -60,6 +63,30 @@ def format_report(report: reports.Report, feedback: stats.IssueFeedback | None =
     return "\n".join(lines)
 
 
+def _rate(rate: float) -> str:
+    return f"{rate:g}/s" if rate else "unlimited"
+
+
+def format_pace(pace: reports.GroupPace) -> str:
+    line = (f"{pace.group}: waiting {pace.waiting} (deferred {pace.deferred}, throttled {pace.throttled}); "
+            f"rate {_rate(pace.configured_rate)}")
+    if not pace.pace_known:
+        line += ", rate now unknown (pacing state out of reach)"
+    elif pace.slowed:
+        line += f", slowed to {pace.current_rate:.1f}/s by throttles"
+    if pace.warmup_cap:
+        line += f"; warm-up {pace.warmup_used} of {pace.warmup_cap} today"
+    return line
+
+
+def _report(session, issue_id: int) -> reports.Report | None:
+    pacer = pacing.pacer(settings())
+    try:
+        return reports.report(session, issue_id, settings=settings(), pacer=pacer)
+    finally:
+        pacer.close()
+
+
 def show_status(db: Database, issue_id: int | None, watch: bool, interval: float = 1.0) -> None:
     from tqdm import tqdm
 
@@ -67,7 +94,7 @@ def show_status(db: Database, issue_id: int | None, watch: bool, interval: float
         issue_id = issue_id or latest_issue_id(session)
         if issue_id is None:
             raise click.ClickException("no issue has been sent yet")
-        report = reports.report(session, issue_id)
+        report = _report(session, issue_id)
     if report is None:
         raise click.ClickException(f"no issue with id {issue_id}")
     bar = tqdm(total=max(report.total, 1), initial=report.done, unit="msg", desc=f"issue #{report.number}",
@@ -76,7 +103,7 @@ def show_status(db: Database, issue_id: int | None, watch: bool, interval: float
         while watch and report.status in LIVE:
             time.sleep(interval)
             with db.session() as session:
-                report = reports.report(session, issue_id)
+                report = _report(session, issue_id)
             bar.total = max(report.total, 1)
             bar.update(report.done - bar.n)
             bar.set_postfix(sent=report.delivered, deferred=report.count("deferred"), bounced=report.bounced,

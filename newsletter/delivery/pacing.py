@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from ..config import Settings
 from . import aimd, groups
@@ -40,9 +41,10 @@ if rate and succ > 0 then
   if rate then redis.call('HSET', KEYS[1], 'rate', tostring(rate)) else redis.call('HDEL', KEYS[1], 'rate', 'ceiling') end
 end
 if cap > 0 then
-  local used = tonumber(redis.call('GET', KEYS[2]) or '0') - refund
+  -- never below nought: a grant of yesterday given back today buys nothing today
+  local used = math.max(0, tonumber(redis.call('GET', KEYS[2]) or '0') - refund)
   if used >= cap then
-    redis.call('SET', KEYS[2], tostring(math.max(used, 0)), 'EX', 172800)
+    redis.call('SET', KEYS[2], tostring(used), 'EX', 172800)
     return {0, to_midnight}
   end
   want = math.min(want, cap - used)
@@ -100,15 +102,19 @@ return 0
 """
 
 
-def _today() -> tuple[datetime, float]:
-    now = datetime.now(timezone.utc)
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _today(now: datetime) -> tuple[datetime, float]:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
     return now, midnight - now.timestamp()
 
 
 class _Base:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now):
         self.settings = settings
+        self.clock = clock  # the warm-up's day (UTC); tests move it across midnight
         self.holder = uuid.uuid4().hex  # this run, as a connection-slot holder
         self.limits = {name: groups.limit(settings, name) for name in groups.names(settings)}
 
@@ -117,17 +123,17 @@ class _Base:
 
     def cap(self, group: str) -> tuple[int, str, float]:
         """Today's warm-up cap of the group (0: none), the day, seconds to midnight UTC."""
-        now, to_midnight = _today()
+        now, to_midnight = _today(self.clock())
         s = self.settings
         return aimd.daily_cap(self.limit(group).first_day_cap, s.pacing_warmup_start, s.pacing_warmup_days,
                               now.date()), now.strftime("%Y%m%d"), to_midnight
 
 
 class RedisPacer(_Base):
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now):
         import redis
 
-        super().__init__(settings)
+        super().__init__(settings, clock)
         self._client = redis.Redis.from_url(settings.celery_broker_url)
         self._take = self._client.register_script(_TAKE)
         self._throttle = self._client.register_script(_THROTTLE)
@@ -154,6 +160,21 @@ class RedisPacer(_Base):
         """The group's AIMD rate (None: paced by its configured rate alone)."""
         rate = self._client.hget(f"{self.prefix}:{group}", "rate")
         return float(rate) if rate is not None else None
+
+    def used_today(self, group: str) -> int:
+        """Messages granted to the group today under its warm-up cap (the editor's view)."""
+        used = self._client.get(f"{self.prefix}:{group}:day:{self.cap(group)[1]}")
+        return max(0, int(float(used))) if used is not None else 0
+
+    def state(self, group: str) -> tuple[float | None, int] | None:
+        """The group's AIMD rate and today's warm-up use for a page or a command; None
+        while Redis is out of reach: a broker outage must not take the page with it."""
+        import redis
+
+        try:
+            return self.current_rate(group), self.used_today(group)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
 
     def hold(self, group: str) -> bool:
         """A connection slot of the group for this run (renewed by calling again)."""
@@ -234,6 +255,14 @@ class LocalPacer(_Base):
         with self._lock:
             return self._group(group).rate
 
+    def used_today(self, group: str) -> int:
+        day = self.cap(group)[1]
+        with self._lock:
+            return self._group(group).days.get(day, 0)
+
+    def state(self, group: str) -> tuple[float | None, int] | None:
+        return self.current_rate(group), self.used_today(group)
+
     def hold(self, group: str) -> bool:
         connections = self.limit(group).connections
         if not connections:
@@ -255,5 +284,5 @@ class LocalPacer(_Base):
         return None
 
 
-def pacer(settings: Settings) -> RedisPacer | LocalPacer:
-    return RedisPacer(settings) if settings.uses_redis_broker else LocalPacer(settings)
+def pacer(settings: Settings, clock: Callable[[], datetime] = utc_now) -> RedisPacer | LocalPacer:
+    return RedisPacer(settings, clock) if settings.uses_redis_broker else LocalPacer(settings, clock)

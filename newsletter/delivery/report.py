@@ -1,18 +1,47 @@
 """How a send stands, or how it went: for the editor's page and `newsletter status`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..audience.models import Subscriber
+from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
-from . import retention
+from . import groups, retention
 from .models import Delivery
 from .models import DeliveryStatus as D
+
+
+@dataclass
+class GroupPace:
+    """One receiving-domain group of a send: what waits, what the group's provider
+    throttled, and how fast the group may go now (`pacing`)."""
+
+    group: str
+    waiting: int  # pending or deferred: still to send
+    deferred: int
+    throttled: int  # deferred because the provider said slow down (421, 4.7.x)
+    configured_rate: float  # messages/s (PACING_LIMITS), 0: none
+    current_rate: float | None  # the AIMD rate after throttles; None: the configured rate alone
+    warmup_cap: int  # today's warm-up cap, 0: none
+    warmup_used: int  # granted today under that cap
+    pace_known: bool = True  # False: the shared pacing state was out of reach (rate and use unknown)
+
+    @property
+    def slowed(self) -> bool:
+        return self.current_rate is not None
+
+    def as_dict(self) -> dict:
+        return {
+            "group": self.group, "waiting": self.waiting, "deferred": self.deferred, "throttled": self.throttled,
+            "configured_rate": self.configured_rate,
+            "current_rate": None if self.current_rate is None else round(self.current_rate, 2),
+            "warmup_cap": self.warmup_cap, "warmup_used": self.warmup_used, "pace_known": self.pace_known,
+        }
 
 
 @dataclass
@@ -30,6 +59,7 @@ class Report:
     rate_per_s: float  # over the last minute while sending, else on average
     reasons: list[tuple[str, int]]  # bounce and failure replies, most common first
     last_errors: list[tuple[str, str, str]]  # (address, status, reply), newest first
+    groups: list[GroupPace] = field(default_factory=list)  # with `settings` and a pacer only
 
     @property
     def total(self) -> int:
@@ -71,10 +101,13 @@ class Report:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "reasons": [{"reply": r, "count": n} for r, n in self.reasons],
             "last_errors": [{"email": e, "status": s, "reply": r} for e, s, r in self.last_errors],
+            "groups": [g.as_dict() for g in self.groups],
         }
 
 
-def report(session: Session, issue_id: int, now: datetime | None = None) -> Report | None:
+def report(session: Session, issue_id: int, now: datetime | None = None, settings: Settings | None = None,
+           pacer=None) -> Report | None:
+    """The send's counts; with `settings` and a `pacing` pacer also each group's pace."""
     now = now or utcnow()
     issue = session.get(Issue, issue_id)
     if issue is None:
@@ -120,4 +153,39 @@ def report(session: Session, issue_id: int, now: datetime | None = None) -> Repo
         issue_id=issue.id, number=issue.number, status=issue.status, pause_reason=issue.pause_reason,
         counts=counts, started_at=issue.sending_started_at, finished_at=issue.finished_at, last_sent_at=last_sent,
         rate_per_s=rate, reasons=[(r, n) for r, n in reasons], last_errors=[tuple(e) for e in errors],
+        groups=paces(session, settings, issue_id, pacer) if settings is not None and pacer is not None else [],
     )
+
+
+# A throttle's reply (`mail.transport.smtp.verdict_for`): 421, or any 4xx with an
+# enhanced status 4.7.x. A throttled copy waits `deferred` with it as its last reply.
+_THROTTLED = or_(Delivery.last_reply.like("421%"), Delivery.last_reply.like("4__ 4.7.%"))
+
+
+def paces(session: Session, settings: Settings, issue_id: int, pacer) -> list[GroupPace]:
+    """Each receiving-domain group the issue has rows in, in the settings' order.
+
+    The counts come from the rows; the rates and today's warm-up use from the pacer
+    the workers share (in Redis; without Redis only this process's own). With Redis
+    out of reach the counts still show, the rates as unknown."""
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    deferred = Delivery.status == D.DEFERRED
+    rows = session.execute(
+        select(Delivery.pacing_group, total(Delivery.status.in_(D.WAITING)), total(deferred),
+               total(deferred & _THROTTLED))
+        .where(Delivery.issue_id == issue_id)
+        .group_by(Delivery.pacing_group)
+    ).all()
+    order = {name: n for n, name in enumerate(groups.names(settings))}
+    result = []
+    for group, waiting, held, throttled in sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0])):
+        cap, state = pacer.cap(group)[0], pacer.state(group)
+        current, used = state or (None, 0)
+        result.append(GroupPace(
+            group=group, waiting=int(waiting), deferred=int(held), throttled=int(throttled),
+            configured_rate=pacer.limit(group).rate, current_rate=current, warmup_cap=cap,
+            warmup_used=used if cap else 0, pace_known=state is not None,
+        ))
+    return result

@@ -16,6 +16,11 @@ from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
 
+LOST = "worker lost while sending (lease expired)"
+# A live chain writes rows at least this often: a run of at most 30 s, then at most a
+# minute until its successor (`workers.delivery.MAX_COUNTDOWN`), with room for a queue.
+ACTIVE_SECONDS = 150.0
+
 
 @dataclass
 class Sweep:
@@ -27,18 +32,24 @@ class Sweep:
 def sweep(session: Session, settings: Settings, now: datetime | None = None) -> Sweep:
     """The periodic safety net: nothing relies on a Celery message arriving.
 
-    Rows whose lease expired (their worker died) become due again; sending issues
-    with due rows and no live claim are returned for a dispatch (which also
-    snapshots an issue that has no rows yet); finished issues are closed.
+    Rows whose lease expired (their worker died) become due again, and their issue
+    is returned for a dispatch at once: its chains died with the worker. Other
+    sending issues are returned only when their chains are gone (no row claimed,
+    none written for ACTIVE_SECONDS) and rows are due; an issue with no rows yet
+    too (the dispatch snapshots it). A sweep every 15 s that started chains for a
+    send whose chains were only between runs stacked more of them each time.
+    Finished issues are closed.
     """
     now = now or utcnow()
     result = Sweep()
+    lost_leases = (_t.c.status == D.SENDING) & (_t.c.lease_expires_at < now)
+    lost = set(session.scalars(select(_t.c.issue_id).where(lost_leases).distinct()))
     result.expired = session.execute(
         update(_t)
-        .where(_t.c.status == D.SENDING, _t.c.lease_expires_at < now)
+        .where(lost_leases)
         .values(
             status=case((_t.c.attempts >= settings.send_max_attempts, D.FAILED.value), else_=D.DEFERRED.value),
-            last_reply="worker lost while sending (lease expired)",
+            last_reply=LOST,
             lease_expires_at=None,
             next_attempt_at=now,
             updated_at=now,
@@ -52,18 +63,21 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
         if finish_if_done(session, issue_id, now):
             result.finished.append(issue_id)
             continue
-        busy = session.scalar(
-            select(exists().where(Delivery.issue_id == issue_id, Delivery.status == D.SENDING))
-        )
-        stale = now - timedelta(seconds=60)
-        stuck = session.scalar(
-            select(exists().where(
-                Delivery.issue_id == issue_id,
-                Delivery.status.in_(D.WAITING),
-                Delivery.next_attempt_at <= stale,
-            ))
-        )
-        if (not busy and due_count(session, issue_id, now)) or stuck:
+        if issue_id in lost or (not chains_alive(session, issue_id, now) and due_count(session, issue_id, now)):
             result.to_dispatch.append(issue_id)
     return result
 
+
+def chains_alive(session: Session, issue_id: int, now: datetime) -> bool:
+    """Some send chain of the issue is at work: rows are claimed, or a chain wrote
+    outcomes lately (accepted, deferred, failed, skipped). Not bounced: a late bounce
+    (`feedback`) moves rows without any chain running, and neither does the sweeper's
+    own hand-back of a lost worker's rows count."""
+    since = now - timedelta(seconds=ACTIVE_SECONDS)
+    return bool(session.scalar(select(exists().where(
+        Delivery.issue_id == issue_id,
+        (Delivery.status == D.SENDING)
+        | (Delivery.sent_at >= since)
+        | (Delivery.status.in_((D.DEFERRED, D.FAILED, D.SKIPPED)) & (Delivery.updated_at >= since)
+           & (Delivery.last_reply != LOST)),
+    ))))

@@ -3,7 +3,7 @@ in-process fallback) that every worker's engine asks before it claims a group's 
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -108,9 +108,10 @@ def make_pacer(request, env):
     prefix = f"{env['REDIS_KEY_PREFIX']}-pace-{secrets.token_hex(3)}"
     made = []
 
-    def make(**overrides):
+    def make(clock=pacing.utc_now, **overrides):
         settings = load_settings({**env, "REDIS_KEY_PREFIX": prefix, **overrides})
-        made.append(pacing.RedisPacer(settings) if request.param == "redis" else pacing.LocalPacer(settings))
+        kind = pacing.RedisPacer if request.param == "redis" else pacing.LocalPacer
+        made.append(kind(settings, clock))
         return made[-1]
 
     yield make
@@ -171,3 +172,26 @@ def test_warm_up_caps_the_day(make_pacer):
     granted, wait = pacer.take("gmail", 10)
     assert granted == 0 and 0 < wait <= 86400
     assert pacer.take("other", 10) == (10, 0.0)
+
+
+def test_warm_up_crosses_midnight_utc(make_pacer):
+    """Day two's cap is day one's doubled, counted from nought; a grant of day one that
+    was never used and is given back after midnight buys nothing on day two."""
+    clock = [datetime(2026, 11, 1, 23, 59, 58, tzinfo=UTC)]
+    pacer = make_pacer(clock=lambda: clock[0], PACING_LIMITS="gmail=0/0/5", PACING_WARMUP_START="2026-11-01",
+                       PACING_WARMUP_DAYS="3")
+    assert pacer.take("gmail", 4) == (4, 0.0)
+    granted, wait = pacer.take("gmail", 10)
+    assert granted == 1
+    granted, wait = pacer.take("gmail", 10)
+    assert granted == 0 and wait == pytest.approx(2.0)  # until midnight UTC, not a day
+    clock[0] += timedelta(seconds=2, microseconds=1)  # 00:00:00 on day two
+    assert pacer.cap("gmail")[0] == 10
+    assert pacer.take("gmail", 100, refund=3) == (10, 0.0)  # three of day one's grant went unused
+    granted, wait = pacer.take("gmail", 100)
+    assert granted == 0 and wait == pytest.approx(86400.0, abs=1)
+    assert pacer.take("gmail", 1, refund=2) == (1, 0.0)  # today's own unused grant comes back
+    clock[0] += timedelta(days=1)  # day three: 20
+    assert pacer.take("gmail", 100) == (20, 0.0)
+    clock[0] += timedelta(days=1)  # the warm-up is over
+    assert pacer.cap("gmail")[0] == 0 and pacer.take("gmail", 100) == (100, 0.0)

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
+from newsletter.config import load_settings
 from newsletter.db import utcnow
+from newsletter.delivery import engine, ledger
 from newsletter.mail.rendering import EMAIL_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER
 from newsletter.models import Delivery, Issue, IssueStatus, Subscriber, SubscriberStatus
 
@@ -82,6 +84,25 @@ def sending_issue_to(session, count: int) -> int:
     make_subscribers(session, count)
     issue_id = make_sending_issue(session, html_size=8000)
     session.commit()
+    return issue_id
+
+
+# `other` paced at 50/s, gmail in warm-up from 500 a day; retries an hour off (a
+# throttle's lane delay is a second or two).
+THROTTLED_ENV = {"PACING_LIMITS": "other=50/0; gmail=0/0/500", "SEND_RETRY_BASE_SECONDS": "60"}
+
+
+def throttled_send(db, smtp, env, count: int = 8) -> int:
+    """A send in-process to the test server, which throttles one reader: returns the issue."""
+    settings = load_settings(env)
+    with db.session() as session:
+        make_subscribers(session, count)
+        issue_id = make_sending_issue(session)
+        ledger.start(session, issue_id, settings=settings)
+        session.commit()
+    smtp.refuse[address(3)] = "450 4.7.1 too many messages, slow down"
+    for _ in range(2):  # the second run sends what the throttle handed back untried
+        engine.run(db, settings, issue_id, budget_seconds=5)
     return issue_id
 
 

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import re
+import secrets
 
+import pytest
 from conftest import csrf_token
-from support.delivery import make_finished_issue, make_sending_issue, make_subscribers, status_counts
+from support.delivery import (
+    THROTTLED_ENV,
+    make_finished_issue,
+    make_sending_issue,
+    make_subscribers,
+    status_counts,
+    throttled_send,
+)
 from support.editors import login, make_editor
 
 from newsletter.delivery import ledger, retention
@@ -17,6 +26,24 @@ def _issue(db, count=6):
         ledger.start(session, issue_id)
         session.commit()
     return issue_id
+
+
+@pytest.fixture
+def env(env):
+    return {**env, **THROTTLED_ENV, "REDIS_KEY_PREFIX": f"{env['REDIS_KEY_PREFIX']}-dw-{secrets.token_hex(3)}"}
+
+
+def test_the_page_and_its_json_show_a_throttled_copy_in_its_group(client, db, smtp, env):
+    issue_id = throttled_send(db, smtp, env)
+    make_editor(db)
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    row = re.search(r'<tr data-group="other">(.*?)</tr>', page, re.S).group(1)
+    assert 'data-group-waiting="other">1<' in row and 'data-group-throttled="other">1<' in row
+    assert "slowed by throttles" in row and "<td>50/s</td>" in row and "no cap" in row
+    other, = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()["groups"]
+    assert (other["group"], other["waiting"], other["deferred"], other["throttled"]) == ("other", 1, 1, 1)
+    assert other["configured_rate"] == 50 and other["current_rate"] < 30 and other["warmup_cap"] == 0
 
 
 def test_delivery_page_needs_an_editor(client, db):
@@ -74,3 +101,16 @@ def test_the_delivery_page_shows_the_same_numbers_after_retention(client, db):
         session.commit()
     assert status_counts(db, issue_id) == {"bounced": 3, "failed": 2}
     assert shown() == before and before[0]["sent"] == "23" and before[1]["counts"]["sent"] == 23
+
+
+def test_the_groups_show_their_counts_while_redis_is_out_of_reach(make_app):
+    app = make_app(CELERY_BROKER_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="memory://")
+    db = app.extensions["db"]
+    issue_id = _issue(db, count=2)
+    make_editor(db)
+    client = app.test_client()
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    assert 'data-group-waiting="other">2<' in page and "unknown (pacing state out of reach)" in page
+    other, = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()["groups"]
+    assert other["waiting"] == 2 and other["pace_known"] is False and other["current_rate"] is None

@@ -1,4 +1,5 @@
-"""Editors watch and steer a send: live counts, rate, last errors, the relays
+"""Editors watch and steer a send: live counts, rate, each receiving-domain group's
+pace (what waits, what its provider throttled, its rate now), last errors, the relays
 (state, share of this issue; re-enable a disabled one); pause, resume, cancel.
 
 The page polls a small JSON endpoint for the counts, so it stays cheap however
@@ -13,7 +14,7 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, u
 
 from workers.delivery import dispatch_issue
 
-from ...delivery import control
+from ...delivery import control, pacing
 from ...delivery import report as reports
 from ...delivery.control import DeliveryError
 from ...mail.transport import relay_state
@@ -31,8 +32,13 @@ def _context():
 
 @bp.app_template_global("delivery_report")
 def delivery_report(issue_id: int) -> reports.Report | None:
-    """For the issue page (any blueprint) to show the live panel inline."""
-    return reports.report(get_session(), issue_id)
+    """For the issue page (any blueprint) to show the live panel inline, with each
+    receiving-domain group's pace as the workers share it."""
+    pacer = pacing.pacer(settings())
+    try:
+        return reports.report(get_session(), issue_id, settings=settings(), pacer=pacer)
+    finally:
+        pacer.close()
 
 
 @bp.app_template_global("delivery_relays")
