@@ -68,7 +68,7 @@ def send(settings, mail, issue_id: int, host: str, port: int, messages: int, pro
 
     composer = Composer(settings)
     template = transport_for(settings).prepare(composer.compose(mail))
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # the caller may have threads (a Celery app): no fork
     ready, started, results = ctx.Barrier(processes + 1), ctx.Event(), ctx.Queue()
     shares = [messages // processes + (n < messages % processes) for n in range(processes)]
     procs, first = [], 0
