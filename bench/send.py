@@ -104,6 +104,16 @@ def stop_sink(sink: subprocess.Popen, log_path: Path) -> int:
     return int(counters[-1]) if counters else 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -260,6 +270,7 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
                 break
             time.sleep(0.2)
         seconds = time.monotonic() - t0
+        worker_cpu = sum(cpu_seconds(pid) for w in workers for pid in family(w.pid))
         with db.session() as session:
             counts = dict(session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
             frozen = session.execute(sa.text("SELECT count(*), coalesce(avg(length(html)), 0) FROM issue_variants "
@@ -286,7 +297,8 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
               + ", ".join(f"{p / 1024:.1f} MB" for p in peaks))
         print(f"deliveries table with its indexes: {table_mb:.0f} MB for {sum(counts.values())} rows")
         rate = delivered / seconds if seconds else 0.0
-        print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s")
+        print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s; the workers used "
+              f"{worker_cpu * 1000 / max(delivered, 1):.2f} ms CPU a message (start-up included)")
         if raws:
             raws.append(raw_baseline(args, work, port, load_settings(), mail, issue_id))
             raw = dict(rate=sum(r["rate"] for r in raws) / len(raws))
@@ -326,14 +338,15 @@ def raw_baseline(args, work: Path, port: int, settings, mail, issue_id: int) -> 
     if not args.smtp_port:
         sink, port = start_sink(work / "raw-sink.log")
     try:
-        accepted, seconds = send_raw.send(settings, mail, issue_id, "127.0.0.1", port,
+        accepted, seconds, cpu = send_raw.send(settings, mail, issue_id, "127.0.0.1", port,
                                           args.raw_messages or min(args.subscribers, 200_000),
                                           args.workers)
     finally:
         received = stop_sink(sink, work / "raw-sink.log") if sink is not None else None
     rate = accepted / seconds if seconds else 0.0
     print(f"raw pipelined client: {accepted} messages over {args.workers} connection(s) in {seconds:.1f}s, "
-          f"{rate:.0f} messages/s" + (f" (the sink counted {received})" if received is not None else ""))
+          f"{rate:.0f} messages/s, {cpu * 1000 / max(accepted, 1):.2f} ms CPU a message"
+          + (f" (the sink counted {received})" if received is not None else ""))
     return dict(rate=rate, seconds=seconds)
 
 

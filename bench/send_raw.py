@@ -57,12 +57,18 @@ def _send_share(host: str, port: int, template, composer, base_url: str, issue_i
 
 
 def _worker(args, results) -> None:
-    results.put(_send_share(*args))
+    import resource
+
+    accepted = _send_share(*args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((accepted, usage.ru_utime + usage.ru_stime))
 
 
-def send(settings, mail, issue_id: int, host: str, port: int, messages: int, processes: int) -> tuple[int, float]:
+def send(settings, mail, issue_id: int, host: str, port: int, messages: int,
+         processes: int) -> tuple[int, float, float]:
     """Send `messages` copies of `mail` (a RenderedMail) over `processes` connections;
-    return (accepted, seconds from the moment every connection was open)."""
+    return (accepted, seconds from the moment every connection was open, CPU seconds
+    of the processes, start-up included)."""
     from newsletter.mail.compose import Composer
     from newsletter.mail.transport import transport_for
 
@@ -81,8 +87,9 @@ def send(settings, mail, issue_id: int, host: str, port: int, messages: int, pro
     ready.wait()  # every connection open and greeted
     t0 = time.monotonic()
     started.set()
-    accepted = sum(results.get() for _ in procs)
+    done = [results.get() for _ in procs]
+    accepted, cpu = sum(a for a, _ in done), sum(c for _, c in done)
     seconds = time.monotonic() - t0
     for proc in procs:
         proc.join()
-    return accepted, seconds
+    return accepted, seconds, cpu
