@@ -7,15 +7,22 @@ It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
 `test`), migrates it, loads N confirmed subscribers and one issue of five demo
 comparisons, drafted, scheduled and frozen by the real due-scan, starts the workers,
 hands the issue over with `dispatch_issue` and times it until the issue is `sent`.
-It samples the workers' RSS from /proc and, with its own smtp-sink (started when
-no --smtp-port is given; Debian's `postfix` package is installed with apt-get if
-smtp-sink is missing), counts the messages and distinct recipients the sink saw.
-Everything it made is removed afterwards. The last line is
+It samples the workers' RSS from /proc. Its own smtp-sink (started when no
+--smtp-port is given; Debian's `postfix` package is installed with apt-get if
+smtp-sink is missing) runs quiet, with only its message counter (-c), which is
+checked against the rows the database marked sent and their distinct addresses.
+Before the workers start and again after the send, a raw pipelined SMTP client
+(`send_raw`: the same render-once template, as many connections as workers, no
+database) sends min(N, 200000) messages (--raw-messages) into a sink started the
+same way: the mean of its two rates, taken either side of the engine's so a drift
+in the machine's load hits both alike, is the engine's yardstick (--no-raw skips it). Everything it made is removed afterwards. The last line is
 
-    RESULT messages_per_s=… seconds=… peak_rss_mb=… delivered=… distinct=…
+    RESULT messages_per_s=… seconds=… peak_rss_mb=… delivered=… distinct=… snapshot_seconds=…
+           deliveries_mb=… worker_peak_rss_mb=A/B raw_msgs_per_s=… engine_msgs_per_s=… engine_to_raw=…
 
 where peak_rss_mb is the largest RSS of any one worker process (the sum over all
-of them is printed above it).
+of them is printed above it), worker_peak_rss_mb each worker's own peak, delivered
+the sink's count and distinct the database's.
 
 With `--categories K` (K > 1) it sends twice in the same run, each time on a fresh
 scratch database with fresh workers and the same issue (max(5, K) comparisons over
@@ -75,8 +82,9 @@ def free_port() -> int:
 def start_sink(log_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    # -v logs each command (not the data), so RCPT lines and "." lines can be counted.
-    proc = subprocess.Popen([find_smtp_sink(), *user, "-v", f"127.0.0.1:{port}", "1024"],
+    # Quiet: -c writes only a running counter ("sess=… quit=… mesg=…") when a message
+    # ends; -v, which logs every command, cost the sink more CPU than the workers.
+    proc = subprocess.Popen([find_smtp_sink(), *user, "-c", f"127.0.0.1:{port}", "1024"],
                             stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
     time.sleep(0.3)
     if proc.poll() is not None:
@@ -84,18 +92,26 @@ def start_sink(log_path: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def sink_counts(log_path: Path) -> tuple[int, int]:
-    messages, recipients = 0, set()
-    rcpt = re.compile(rb"smtp-sink: rcpt TO:<([^>]*)>", re.I)
+def stop_sink(sink: subprocess.Popen, log_path: Path) -> int:
+    """Stop the sink and return how many messages it received ("." accepted): its own
+    count, independent of what the database says was sent."""
+    time.sleep(0.5)
+    sink.send_signal(signal.SIGTERM)
+    sink.wait(10)
     with open(log_path, "rb") as handle:
-        for line in handle:
-            if line.rstrip().endswith(b"smtp-sink: ."):
-                messages += 1
-            else:
-                match = rcpt.search(line)
-                if match:
-                    recipients.add(match.group(1).lower())
-    return messages, len(recipients)
+        handle.seek(max(0, os.path.getsize(log_path) - 4096))
+        counters = re.findall(rb"mesg=(\d+)", handle.read())
+    return int(counters[-1]) if counters else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (from /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def rss_kb(pid: int) -> int:
@@ -137,14 +153,21 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--no-raw", dest="raw", action="store_false",
+                        help="skip the raw pipelined client the engine is compared with")
+    parser.add_argument("--raw-messages", type=int, default=0, help="messages per raw run; default min(N, 200000)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the sink and worker logs (path printed)")
     args = parser.parse_args()
     k = max(1, args.categories)
     single = send_once(args, k, send_data.category_sets(1), "single variant")
     if k == 1:
+        raw = single["raw_rate"]
+        vs_raw = (f" raw_msgs_per_s={raw:.0f} engine_msgs_per_s={single['rate']:.0f} "
+                  f"engine_to_raw={single['rate'] / raw:.2f}" if raw else "")
         print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
               f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']} "
-              f"snapshot_seconds={single['snapshot_seconds']:.1f} deliveries_mb={single['table_mb']:.0f}")
+              f"snapshot_seconds={single['snapshot_seconds']:.1f} deliveries_mb={single['table_mb']:.0f}"
+              f" worker_peak_rss_mb={'/'.join(f'{p:.0f}' for p in single['peaks'])}{vs_raw}")
         return
     singles, spreads = [single], [send_once(args, k, send_data.category_sets(k), f"{k} variants")]
     for _ in range(1, args.rounds):  # then K variants first, so a drift in the machine's load evens out
@@ -191,6 +214,7 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
         from newsletter import create_app
         from newsletter.config import load_settings
         from newsletter.db import Database
+        from newsletter.delivery import ledger
         from newsletter.migrate import upgrade
         from newsletter.models import Issue
 
@@ -202,8 +226,10 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
             issue_id = send_data.real_issue(session, load_settings(), k)
             session.commit()
             html = session.get(Issue, issue_id).html
+            mail = ledger.frozen_mail(session, issue_id)
         print(f"loaded {args.subscribers} subscribers and a {len(html.encode()) // 1024} KB issue "
               f"in {time.monotonic() - started:.1f}s")
+        raws = [raw_baseline(args, work, port, load_settings(), mail, issue_id)] if args.raw else []
 
         for n in range(args.workers):
             log = open(work / f"worker{n}.log", "w")
@@ -244,34 +270,45 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
                 break
             time.sleep(0.2)
         seconds = time.monotonic() - t0
+        worker_cpu = sum(cpu_seconds(pid) for w in workers for pid in family(w.pid))
         with db.session() as session:
             counts = dict(session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all())
             frozen = session.execute(sa.text("SELECT count(*), coalesce(avg(length(html)), 0) FROM issue_variants "
                                              "WHERE NOT empty")).one()
             table_mb = (session.scalar(sa.text("SELECT pg_total_relation_size('deliveries')")) or 0) / 2**20
+            distinct = session.scalar(sa.text("SELECT count(DISTINCT s.email_key) FROM deliveries d JOIN subscribers s "
+                                              "ON s.id = d.subscriber_id WHERE d.status = 'sent'"))
         db.dispose()
         delivered = counts.get("sent", 0)
         if sink is not None:
-            time.sleep(0.5)
-            sink.send_signal(signal.SIGTERM)
-            sink.wait(10)
-            sink = None
-            received, distinct = sink_counts(work / "sink.log")
+            received, sink = stop_sink(sink, work / "sink.log"), None
         else:
-            received, distinct = delivered, delivered  # an outside sink: trust the database
+            received = delivered  # an outside sink: trust the database
         print(f"issue status: {status}; delivery rows: {counts}")
         if frozen[0]:
             print(f"{frozen[0]} variants frozen, {int(frozen[1]) // 1024} KB of HTML each on average")
-        print(f"sink received {received} messages to {distinct} distinct recipients "
-              f"({'OK' if received == distinct == args.subscribers else 'MISMATCH'})")
+        # The sink's own message count against the database's rows: one row per
+        # subscriber (unique), so as many messages as distinct addresses marked sent,
+        # and as subscribers, is exactly one copy each.
+        print(f"sink received {received} messages; the database marked {delivered} rows sent to {distinct} "
+              f"distinct addresses ({'OK' if received == delivered == distinct == args.subscribers else 'MISMATCH'})")
         print(f"workers: {args.workers} x pool={args.pool}; peak RSS per process {peak_max / 1024:.1f} MB, "
               f"sum over processes {peak_sum / 1024:.1f} MB; each worker's peak: "
               + ", ".join(f"{p / 1024:.1f} MB" for p in peaks))
         print(f"deliveries table with its indexes: {table_mb:.0f} MB for {sum(counts.values())} rows")
         rate = delivered / seconds if seconds else 0.0
-        print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s")
+        print(f"{label}: {rate:.0f} messages/s over {seconds:.1f}s; the workers used "
+              f"{worker_cpu * 1000 / max(delivered, 1):.2f} ms CPU a message (start-up included)")
+        if raws:
+            raws.append(raw_baseline(args, work, port, load_settings(), mail, issue_id))
+            raw = dict(rate=sum(r["rate"] for r in raws) / len(raws))
+            both = " and ".join(f"{r['rate']:.0f}" for r in raws)
+            print(f"engine {rate:.0f}/s against the raw client's {raw['rate']:.0f}/s (mean of {both}): "
+                  f"{rate / raw['rate'] if raw['rate'] else 0:.2f}")
+        else:
+            raw = {}
         return dict(rate=rate, seconds=seconds, peak_mb=peak_max / 1024, received=received, distinct=distinct,
-                    snapshot_seconds=snapshot_seconds or 0.0, table_mb=table_mb)
+                    snapshot_seconds=snapshot_seconds or 0.0, table_mb=table_mb, peaks=[p / 1024 for p in peaks], raw_rate=raw.get("rate", 0.0))
     finally:
         for proc in workers:
             if proc.poll() is None:
@@ -289,6 +326,28 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
             print(f"logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def raw_baseline(args, work: Path, port: int, settings, mail, issue_id: int) -> dict:
+    """The raw pipelined client (`send_raw`) with the same template, as many
+    connections as the engine has workers, into a sink of its own started the same
+    way (or the same outside sink)."""
+    import send_raw
+
+    sink = None
+    if not args.smtp_port:
+        sink, port = start_sink(work / "raw-sink.log")
+    try:
+        accepted, seconds, cpu = send_raw.send(settings, mail, issue_id, "127.0.0.1", port,
+                                          args.raw_messages or min(args.subscribers, 200_000),
+                                          args.workers)
+    finally:
+        received = stop_sink(sink, work / "raw-sink.log") if sink is not None else None
+    rate = accepted / seconds if seconds else 0.0
+    print(f"raw pipelined client: {accepted} messages over {args.workers} connection(s) in {seconds:.1f}s, "
+          f"{rate:.0f} messages/s, {cpu * 1000 / max(accepted, 1):.2f} ms CPU a message"
+          + (f" (the sink counted {received})" if received is not None else ""))
+    return dict(rate=rate, seconds=seconds)
 
 
 def _cleanup(admin, db_name: str, broker: str, prefix: str) -> None:

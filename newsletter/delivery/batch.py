@@ -1,11 +1,17 @@
 """One claimed batch in a worker's hands: its outcomes, buffered and written in bulk
 under the claim's lease, and the heartbeat thread that renews that lease (and the
 group's connection slot) while it is in hand. The run's tallies are a `RunResult`.
+
+Outcomes are written behind the sending: every WRITE_EVERY outcomes go to a writer
+thread (one write in flight at a time) while the next copies go out, so the
+database's round trips overlap the relay's instead of adding to them. One write in
+flight and one filling keep FLUSH_EVERY the most outcomes not yet written.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -18,7 +24,8 @@ from .models import DeliveryStatus as D
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 50  # outcomes per commit: the most a SIGKILL can make us send twice
+FLUSH_EVERY = 50  # outcomes not yet written at most: the most a SIGKILL can make us send twice
+WRITE_EVERY = FLUSH_EVERY // 2  # outcomes per write behind the sending
 
 
 @dataclass
@@ -46,8 +53,10 @@ class Batch:
     """
 
     def __init__(self, db: Database, settings: Settings, claim: ledger.Claim, result: RunResult, issue_id: int,
-                 on_renew: Callable[[], object] | None = None):
+                 on_renew: Callable[[], object] | None = None, writer: ThreadPoolExecutor | None = None):
         self.db, self.settings, self.claim, self.result = db, settings, claim, result
+        self.writer = writer  # None: every write in the caller's thread
+        self.writing: Future | None = None
         self.issue_id = issue_id
         self.on_renew = on_renew  # keeps the group's connection slot as long as the lease
         self.accepted = 0
@@ -77,22 +86,43 @@ class Batch:
                                              retry_in))
         setattr(self.result, status, getattr(self.result, status) + 1)
         self.accepted += status == D.SENT
-        if len(self.pending) >= FLUSH_EVERY:
-            self.flush()
+        if len(self.pending) >= WRITE_EVERY:
+            self.wait()  # one write in flight at a time
+            outcomes, self.pending = self.pending, []
+            if self.writer is None:
+                self._write(outcomes)
+            else:
+                self.writing = self.writer.submit(self._write, outcomes)
+
+    def wait(self) -> None:
+        """Until the write in flight is done; raises what it raised."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            writing.result()
+
+    def settle(self) -> None:
+        """`wait`, for a batch being abandoned on another error: a failed write is logged."""
+        try:
+            self.wait()
+        except Exception:  # noqa: BLE001 - the error in hand is the one to raise; the lease runs out
+            log.exception("writing a batch's outcomes failed")
 
     def flush(self) -> None:
-        if not self.pending:
-            return
+        self.wait()
+        if self.pending:
+            outcomes, self.pending = self.pending, []
+            self._write(outcomes)
+
+    def _write(self, outcomes: list[ledger.RowResult]) -> None:
         with self.lock, self.db.session() as session:
-            retries = ledger.record(session, self.settings, self.claim.lease, self.pending)
-            if any(o.status == D.BOUNCED for o in self.pending):
+            retries = ledger.record(session, self.settings, self.claim.lease, outcomes)
+            if any(o.status == D.BOUNCED for o in outcomes):
                 reason = guard.check(session, self.settings, self.issue_id)
                 if reason:
                     self.paused = True
                     log.warning("issue %s %s", self.issue_id, reason)
             session.commit()
         self.result.retries.extend(retries)
-        self.pending = []
 
     def defer_rest(self, rows: list[ledger.Claimed], reply: str) -> None:
         for row in rows:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..audience.tokens import manage_url, unsubscribe_url
 from ..config import Settings
@@ -47,20 +48,27 @@ ROW_STATUS = {Verdict.ACCEPTED: D.SENT, Verdict.RETRY: D.DEFERRED, Verdict.BOUNC
 _templates: dict[tuple, tuple[MessageTemplate, str]] = {}
 
 
-def _template(db: Database, settings: Settings, transport: Transport, issue_id: int, variant: str = ""):
-    """The issue's composed mail (or its category variant's) in the transport's wire
-    form, and its composer (for each copy's envelope sender)."""
+def _send_key(db: Database, settings: Settings, issue_id: int) -> tuple:
+    """What tells this send from another (asked once per run): the templates' key."""
     with db.session() as session:
-        key = (settings, issue_id, ledger.started_at(session, issue_id))
-        if _templates and next(iter(_templates))[:3] != key:
-            _templates.clear()  # another issue or another send: one issue's variants at a time
-        prepared = _templates.get(key + (variant,))
-        if prepared is None:
+        return (settings, issue_id, ledger.started_at(session, issue_id))
+
+
+def _template(db: Database, key: tuple, transport: Transport, variant: str = ""):
+    """The issue's composed mail (or its category variant's) in the transport's wire
+    form, and its composer (for each copy's envelope sender). A session is opened
+    only when it is not cached yet."""
+    if _templates and next(iter(_templates))[:3] != key:
+        _templates.clear()  # another issue or another send: one issue's variants at a time
+    prepared = _templates.get(key + (variant,))
+    if prepared is None:
+        settings, issue_id = key[0], key[1]
+        with db.session() as session:
             mail = variants.frozen(session, issue_id, variant) if variant else ledger.frozen_mail(session, issue_id)
-            if mail is None:
-                return None
-            composer = Composer(settings)
-            prepared = _templates[key + (variant,)] = (transport.prepare(composer.compose(mail)), composer)
+        if mail is None:
+            return None
+        composer = Composer(settings)
+        prepared = _templates[key + (variant,)] = (transport.prepare(composer.compose(mail)), composer)
     return prepared
 
 
@@ -72,9 +80,11 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     limiter, pacer = rate.limiter(settings), pacing.pacer(settings)
     lanes = Lanes(groups.names(settings))
     transport = transport_for(settings, tally=f"issue-{issue_id}")
+    key = _send_key(db, settings, issue_id)
     connection: Connection | None = None
     heartbeat = Heartbeat(settings.send_lease_seconds)
     heartbeat.start()
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")  # writes behind the sending
     try:
         while True:
             group = lanes.next()
@@ -111,14 +121,15 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 pacer.let_go(group)
                 continue
             stop = ""
-            prepared = _template(db, settings, transport, issue_id)
-            batch = heartbeat.batch = Batch(db, settings, claim, result, issue_id, lambda g=group: pacer.hold(g))
+            prepared = _template(db, key, transport)
+            batch = heartbeat.batch = Batch(db, settings, claim, result, issue_id, lambda g=group: pacer.hold(g),
+                                            writer)
             try:
                 if prepared is None:
                     batch.release_rest(claim.rows)
                     break
                 prepared[0].set_date()
-                prepared = _variants(db, settings, transport, issue_id, prepared)
+                prepared = _variants(db, key, transport, issue_id, prepared)
                 if connection is not None and not connection.alive():  # dropped while we were claiming
                     connection.close()
                     connection = None
@@ -133,6 +144,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                                                    deadline, turn)
                     turn.tally(batch)
             finally:
+                batch.settle()  # returned normally: flushed already; else the write in flight ends first
                 heartbeat.batch = None
                 pacer.let_go(group)
             if stop:
@@ -142,6 +154,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 result.more_due = True
                 break
     finally:
+        writer.shutdown(wait=True)
         heartbeat.stop()
         limiter.close()
         pacer.close()
@@ -178,13 +191,13 @@ class _Turn:
         self.lanes.hold(self.group, gap)
 
 
-def _variants(db, settings, transport, issue_id, whole):
+def _variants(db, key, transport, issue_id, whole):
     """Per row, the composed mail of its variant; each batch dates each variant once."""
     dated = {"": whole}
 
     def pick(variant: str):
         if variant not in dated:
-            found = _template(db, settings, transport, issue_id, variant)
+            found = _template(db, key, transport, variant)
             if found is None:  # not frozen (cannot happen after the snapshot): the whole issue, not nothing
                 log.warning("issue %s: no frozen variant %r", issue_id, variant)
                 found = whole

@@ -110,7 +110,9 @@ def start(session: Session, issue_id: int, now: datetime | None = None, settings
         ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at",
          "pacing_group"], audience
     ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
-    added = session.execute(stmt).rowcount or 0
+    # Without preserve_rowcount an INSERT's rowcount is -1 on psycopg: the close
+    # below would never fire there.
+    added = session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
     if added == 0:
         finish_if_done(session, issue_id, now)  # nobody to send to
     return added
@@ -145,11 +147,12 @@ def record(
     """
     now = now or utcnow()
     guard = (_t.c.id == bindparam("b_id")) & (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == lease)
-    sent, deferred, final, bounced, retries, throttled = [], [], [], [], [], []
+    sent: dict[str, list[int]] = {}  # by reply: a relay says the same words to nearly every copy
+    deferred, final, bounced, retries, throttled = [], [], [], [], []
     for o in outcomes:
         reply = o.reply[:2000]
         if o.status == D.SENT:
-            sent.append({"b_id": o.delivery_id, "b_reply": reply})
+            sent.setdefault(reply, []).append(o.delivery_id)
         elif o.status == THROTTLED:
             when = now + timedelta(seconds=o.retry_in)
             retries.append(when)
@@ -167,9 +170,9 @@ def record(
                 bounced.append((o.subscriber_id, reply))
     conn = session.connection()
     done = dict(lease_expires_at=None, updated_at=now)
-    if sent:
-        conn.execute(update(_t).where(guard).values(status=D.SENT, last_reply=bindparam("b_reply"), sent_at=now,
-                                                    **done), sent)
+    for reply, ids in sent.items():  # one statement per reply, not one per row
+        conn.execute(update(_t).where(_t.c.id.in_(ids), _t.c.status == D.SENDING, _t.c.lease_expires_at == lease)
+                     .values(status=D.SENT, last_reply=reply, sent_at=now, **done))
     if deferred:
         conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
                                                     next_attempt_at=bindparam("b_next"), **done), deferred)

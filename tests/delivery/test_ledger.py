@@ -289,3 +289,19 @@ def test_a_reused_issue_id_never_sends_the_old_content(app, db, session, setting
     smtp.clear()
     assert engine.run(db, settings, issue_id).sent == 2
     assert sorted(m.subject for m in smtp.wait_for(2)) == ["Second issue", "Second issue"]
+
+
+def test_start_counts_the_rows_it_added(app, db, session):
+    make_subscribers(session, 3)
+    issue_id = make_sending_issue(session)
+    assert ledger.start(session, issue_id) == 3
+    assert ledger.start(session, issue_id) == 0  # the snapshot happens once
+    session.commit()
+    assert status_counts(db, issue_id) == {"pending": 3}
+
+
+def test_start_with_nobody_to_send_to_closes_the_issue(app, db, session):
+    issue_id = make_sending_issue(session)
+    assert ledger.start(session, issue_id) == 0
+    session.commit()
+    assert issue_status(db, issue_id) == "sent"
