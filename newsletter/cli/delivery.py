@@ -68,8 +68,8 @@ def _rate(rate: float) -> str:
 
 
 def format_pace(pace: reports.GroupPace) -> str:
-    line = (f"{pace.group}: waiting {pace.waiting} (deferred {pace.deferred}, throttled {pace.throttled}); "
-            f"rate {_rate(pace.configured_rate)}")
+    line = (f"{pace.group}: waiting {pace.waiting} (deferred {pace.deferred}, held by a throttle {pace.throttled}); "
+            f"throttled {pace.throttles} times in this send; rate {_rate(pace.configured_rate)}")
     if not pace.pace_known:
         line += ", rate now unknown (pacing state out of reach)"
     elif pace.slowed:

@@ -178,8 +178,8 @@ def record(
                                                     next_attempt_at=bindparam("b_next"), **done), deferred)
     if throttled:
         conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
-                                                    attempts=_t.c.attempts - 1, next_attempt_at=bindparam("b_next"),
-                                                    **done), throttled)
+                                                    attempts=_t.c.attempts - 1, throttles=_t.c.throttles + 1,
+                                                    next_attempt_at=bindparam("b_next"), **done), throttled)
     if final:
         conn.execute(update(_t).where(guard).values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
                                                     **done), final)

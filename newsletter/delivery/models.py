@@ -70,6 +70,9 @@ class Delivery(Base):
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
+    # How often the receiving side said "slow down" (421, 4.7.x) to this copy: a
+    # throttle hands the attempt back, so `attempts` does not count it.
+    throttles: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime | None]
     last_reply: Mapped[str] = mapped_column(Text, default="")

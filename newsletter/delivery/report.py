@@ -24,7 +24,8 @@ class GroupPace:
     group: str
     waiting: int  # pending or deferred: still to send
     deferred: int
-    throttled: int  # deferred because the provider said slow down (421, 4.7.x)
+    throttled: int  # deferred now because the provider said slow down (421, 4.7.x)
+    throttles: int  # every "slow down" the group's copies got in this send, sent since or not
     configured_rate: float  # messages/s (PACING_LIMITS), 0: none
     current_rate: float | None  # the AIMD rate after throttles; None: the configured rate alone
     warmup_cap: int  # today's warm-up cap, 0: none
@@ -38,6 +39,7 @@ class GroupPace:
     def as_dict(self) -> dict:
         return {
             "group": self.group, "waiting": self.waiting, "deferred": self.deferred, "throttled": self.throttled,
+            "throttles": self.throttles,
             "configured_rate": self.configured_rate,
             "current_rate": None if self.current_rate is None else round(self.current_rate, 2),
             "warmup_cap": self.warmup_cap, "warmup_used": self.warmup_used, "pace_known": self.pace_known,
@@ -174,17 +176,17 @@ def paces(session: Session, settings: Settings, issue_id: int, pacer) -> list[Gr
     deferred = Delivery.status == D.DEFERRED
     rows = session.execute(
         select(Delivery.pacing_group, total(Delivery.status.in_(D.WAITING)), total(deferred),
-               total(deferred & _THROTTLED))
+               total(deferred & _THROTTLED), func.coalesce(func.sum(Delivery.throttles), 0))
         .where(Delivery.issue_id == issue_id)
         .group_by(Delivery.pacing_group)
     ).all()
     order = {name: n for n, name in enumerate(groups.names(settings))}
     result = []
-    for group, waiting, held, throttled in sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0])):
+    for group, waiting, held, throttled, throttles in sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0])):
         cap, state = pacer.cap(group)[0], pacer.state(group)
         current, used = state or (None, 0)
         result.append(GroupPace(
-            group=group, waiting=int(waiting), deferred=int(held), throttled=int(throttled),
+            group=group, waiting=int(waiting), deferred=int(held), throttled=int(throttled), throttles=int(throttles),
             configured_rate=pacer.limit(group).rate, current_rate=current, warmup_cap=cap,
             warmup_used=used if cap else 0, pace_known=state is not None,
         ))
