@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
@@ -42,16 +44,34 @@ def subscribe_form():
     return render_template("web/subscribe.html", form=SubscribeForm(), errors={})
 
 
+class _KnownCategories(Sequence):
+    """The known categories, read from the database only when a page shows them: most
+    pages (the answer to a subscribe among them) never do, and need no query."""
+
+    @cached_property
+    def _names(self) -> list[str]:
+        return categories.known(get_session())
+
+    def __getitem__(self, index):
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @bp.app_context_processor
 def _category_choices():
     """The categories a reader may pick from, for the forms that offer them."""
-    return {"category_choices": categories.known(get_session())}
+    return {"category_choices": _KnownCategories()}
 
 
 def chosen_categories(session) -> str:
-    """The form's categories as a key; "*" (all) wins over any ticked ones."""
+    """The form's categories as a key; "*" (all) wins over any ticked ones, and none
+    ticked is all too, so only a choice of some is checked against the database."""
     picked = request.form.getlist("category")
-    return categories.ALL if "*" in picked else categories.key_of(picked, categories.known(session))
+    if "*" in picked or not any(picked):
+        return categories.ALL
+    return categories.key_of(picked, categories.known(session))
 
 
 @bp.get("/embed")
