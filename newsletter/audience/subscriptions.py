@@ -32,7 +32,15 @@ class Consent:
 def subscribe(
     session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
 ) -> Subscriber | None:
-    """Record a subscribe request; return the subscriber if a confirmation mail is due.
+    """`request()`, with the subscriber loaded: for callers that go on to work with it."""
+    subscriber_id = request(session, email, name, consent, mail_interval, categories)
+    return None if subscriber_id is None else session.get(Subscriber, subscriber_id, populate_existing=True)
+
+
+def request(
+    session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
+) -> int | None:
+    """Record a subscribe request; return the subscriber's id if a confirmation mail is due.
 
     Whatever the address's state, the reader sees the same answer; what differs is
     only whether a mail goes out: never to a confirmed subscriber, and at most one
@@ -41,9 +49,9 @@ def subscribe(
     form is not their authority to change it; the manage page is).
 
     One statement whatever the address's state (`_request_statement`), so a request
-    costs one round trip. Two requests for the same new address at once make one
-    row (and no error); for a known address the conflict locks the row and the
-    second request sees the first's update, so two at once send at most one mail.
+    costs one round trip and no ORM object. Two requests for the same new address at
+    once make one row (and no error); for a known address the conflict locks the row
+    and the second request sees the first's update, so two at once send at most one mail.
     """
     address, key = normalise_email(email)
     return session.scalar(
@@ -58,14 +66,15 @@ def subscribe(
 
 @cache
 def _request_statement(dialect: str):
-    """INSERT ... ON CONFLICT DO UPDATE ... WHERE a mail is due ... RETURNING the row.
+    """INSERT ... ON CONFLICT DO UPDATE ... WHERE a mail is due ... RETURNING the id.
 
     A new address is inserted pending; a known one is asked again (a new confirmation
     nonce, the new consent, the new name if one was given) only when it is not
     confirmed and its last mail was asked for before `mail_due_before`; otherwise the
-    statement returns nothing. Built once per dialect with bound parameters, so a
-    request only sends it.
+    statement returns nothing. Built once per dialect with bound parameters, on the
+    table rather than the ORM entity, so a request only sends it.
     """
+    table = Subscriber.__table__
     asked = dict(
         status=SubscriberStatus.PENDING,
         requested_at=bindparam("at"),
@@ -76,24 +85,20 @@ def _request_statement(dialect: str):
         confirm_mail_attempts=0,
         confirm_mail_retry_at=None,
     )
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Subscriber).values(
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(
         email=bindparam("email"), email_key=bindparam("email_key"), name=bindparam("name"),
         categories=bindparam("categories"), unsubscribe_token=bindparam("unsubscribe_token"), **asked,
     )
-    return (
-        insert.on_conflict_do_update(
-            index_elements=[Subscriber.email_key],
-            set_=dict(asked, updated_at=bindparam("at"),
-                      name=func.coalesce(func.nullif(insert.excluded.name, ""), Subscriber.name)),
-            where=and_(
-                Subscriber.status != SubscriberStatus.CONFIRMED,
-                or_(Subscriber.confirm_mail_requested_at.is_(None),
-                    Subscriber.confirm_mail_requested_at <= bindparam("mail_due_before")),
-            ),
-        )
-        .returning(Subscriber)
-        .execution_options(populate_existing=True)
-    )
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.email_key],
+        set_=dict(asked, updated_at=bindparam("at"),
+                  name=func.coalesce(func.nullif(insert.excluded.name, ""), table.c.name)),
+        where=and_(
+            table.c.status != SubscriberStatus.CONFIRMED,
+            or_(table.c.confirm_mail_requested_at.is_(None),
+                table.c.confirm_mail_requested_at <= bindparam("mail_due_before")),
+        ),
+    ).returning(table.c.id)
 
 
 def _confirm_target(session: Session, secret_key: str, token: str, max_age: timedelta) -> tuple[Subscriber, str]:

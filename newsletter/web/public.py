@@ -116,7 +116,7 @@ def _subscribe(form, template: str):
     except categories.CategoryError as exc:
         return _show_again(form, template, {"categories": str(exc)})
     try:
-        subscriptions.subscribe(
+        subscriptions.request(
             session,
             form.email.data or "",
             form.name.data or "",
