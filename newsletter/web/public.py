@@ -81,11 +81,11 @@ def embed():
 
 @bp.post("/subscribe")
 def subscribe():
+    """The CSRF token is checked before this runs (`security.csrf` guards every POST
+    not exempted), so the fields are read as posted; a form object is made only to
+    show the form again."""
     take_subscribe_limit()
-    form = SubscribeForm()
-    if not form.validate():
-        return _show_again(form, "web/subscribe.html", {"form": "The form expired. Please try again."})
-    return _subscribe(form, "web/subscribe.html")
+    return _subscribe(SubscribeForm, "web/subscribe.html")
 
 
 @bp.post("/embed")
@@ -93,20 +93,21 @@ def subscribe():
 def embed_subscribe():
     """The iframe's form posts here, so every answer, errors included, may be framed."""
     take_subscribe_limit()
-    form = EmbedSubscribeForm()
-    if not embed_post_is_ours(form.ticket.data):
+    if not embed_post_is_ours(request.form.get("ticket")):
+        form = EmbedSubscribeForm()
         form.ticket.data = embed_ticket()
         return _show_again(form, "web/embed.html", {"form": "The form expired. Please try again."})
-    return _subscribe(form, "web/embed.html")
+    return _subscribe(EmbedSubscribeForm, "web/embed.html")
 
 
 def _show_again(form, template: str, errors: dict[str, str]):
     return render_template(template, form=form, errors=errors), 400
 
 
-def _subscribe(form, template: str):
+def _subscribe(form_class: type[SubscribeForm], template: str):
     embed = template == "web/embed.html"
-    if form.website.data:
+    posted = request.form
+    if posted.get("website"):
         log.info("honeypot filled; dropping subscribe request")
         return render_template("web/check_inbox.html", embed=embed)
     settings = _settings()
@@ -114,19 +115,19 @@ def _subscribe(form, template: str):
     try:
         chosen = "" if embed else chosen_categories(session)
     except categories.CategoryError as exc:
-        return _show_again(form, template, {"categories": str(exc)})
+        return _show_again(form_class(), template, {"categories": str(exc)})
     try:
         subscriptions.request(
             session,
-            form.email.data or "",
-            form.name.data or "",
+            posted.get("email") or "",
+            posted.get("name") or "",
             _consent(),
             timedelta(hours=settings.confirm_mail_interval_hours),
             categories=chosen,
         )
     except InvalidSubscription as exc:
         session.rollback()
-        return _show_again(form, template, {exc.field: str(exc)})
+        return _show_again(form_class(), template, {exc.field: str(exc)})
     # No hint to publish: the outbox row is one, and the scheduler's relay hands it to a
     # worker within a fraction of a second (`workers.audience.relay_confirmations`).
     session.commit()
