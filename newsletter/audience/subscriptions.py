@@ -11,10 +11,9 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import and_, bindparam, delete, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import insert_for, utcnow
 from . import tokens
 from .addresses import clean_name, normalise_email
 from .models import Subscriber, SubscriberStatus
@@ -32,12 +31,12 @@ class Consent:
 def subscribe(
     session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
 ) -> Subscriber | None:
-    """`request()`, with the subscriber loaded: for callers that go on to work with it."""
-    subscriber_id = request(session, email, name, consent, mail_interval, categories)
+    """`record_request()`, with the subscriber loaded: for callers that go on to work with it."""
+    subscriber_id = record_request(session, email, name, consent, mail_interval, categories)
     return None if subscriber_id is None else session.get(Subscriber, subscriber_id, populate_existing=True)
 
 
-def request(
+def record_request(
     session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
 ) -> int | None:
     """Record a subscribe request; return the subscriber's id if a confirmation mail is due.
@@ -55,7 +54,7 @@ def request(
     """
     address, key = normalise_email(email)
     return session.scalar(
-        _request_statement(session.get_bind().dialect.name),
+        _request_statement(insert_for(session)),
         dict(
             email=address, email_key=key, name=clean_name(name), categories=categories, at=consent.at,
             ip=consent.ip[:45], user_agent=consent.user_agent[:512], nonce=tokens.new_nonce(),
@@ -65,14 +64,14 @@ def request(
 
 
 @cache
-def _request_statement(dialect: str):
+def _request_statement(insert_into):
     """INSERT ... ON CONFLICT DO UPDATE ... WHERE a mail is due ... RETURNING the id.
 
     A new address is inserted pending; a known one is asked again (a new confirmation
     nonce, the new consent, the new name if one was given) only when it is not
     confirmed and its last mail was asked for before `mail_due_before`; otherwise the
-    statement returns nothing. Built once per dialect with bound parameters, on the
-    table rather than the ORM entity, so a request only sends it.
+    statement returns nothing. Built once per dialect (its `insert_into`), with bound
+    parameters and on the table rather than the ORM entity, so a request only sends it.
     """
     table = Subscriber.__table__
     asked = dict(
@@ -85,7 +84,7 @@ def _request_statement(dialect: str):
         confirm_mail_attempts=0,
         confirm_mail_retry_at=None,
     )
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(
+    insert = insert_into(table).values(
         email=bindparam("email"), email_key=bindparam("email_key"), name=bindparam("name"),
         categories=bindparam("categories"), unsubscribe_token=bindparam("unsubscribe_token"), **asked,
     )

@@ -117,7 +117,7 @@ def _subscribe(form_class: type[SubscribeForm], template: str):
     except categories.CategoryError as exc:
         return _show_again(form_class(), template, {"categories": str(exc)})
     try:
-        subscriptions.request(
+        subscriptions.record_request(
             session,
             posted.get("email") or "",
             posted.get("name") or "",
