@@ -112,6 +112,11 @@ def _subscribe(form_class: type[SubscribeForm], template: str):
         return render_template("web/check_inbox.html", embed=embed)
     settings = _settings()
     session = get_session()
+    # The request is one statement (`subscriptions.record_request`), atomic by itself: run
+    # outside a transaction it needs no BEGIN and no COMMIT round trip (the commit below
+    # sends nothing), so three round trips to the database become one. The pool gives the
+    # connection back to the next request with its usual isolation level.
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         chosen = "" if embed else chosen_categories(session)
     except categories.CategoryError as exc:
