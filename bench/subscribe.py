@@ -5,7 +5,7 @@
 Starts gunicorn on a scratch PostgreSQL database, fetches a CSRF token and cookie
 once (as a browser would), then drives POST /subscribe with wrk, each request a new
 address, so every request does the full work: CSRF check, per-IP limit in Redis
-(both windows in one script call), lookup, insert, commit. The outbox row is the
+(both windows in one script call), one INSERT ... ON CONFLICT statement, commit. The outbox row is the
 confirmation's only hint (no Celery publish in the request); no scheduler or worker
 runs here to relay or send them; the scratch database and this run's Redis keys are removed at
 the end. Installs wrk from Debian's packages if it is missing.

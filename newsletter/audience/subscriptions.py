@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_for, utcnow
@@ -27,15 +28,18 @@ class Consent:
     at: datetime = field(default_factory=utcnow)
 
 
-def find_by_email(session: Session, email_key: str, lock: bool = False) -> Subscriber | None:
-    query = select(Subscriber).where(Subscriber.email_key == email_key)
-    return session.scalar(query.with_for_update() if lock else query)
-
-
 def subscribe(
     session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
 ) -> Subscriber | None:
-    """Record a subscribe request; return the subscriber if a confirmation mail is due.
+    """`record_request()`, with the subscriber loaded: for callers that go on to work with it."""
+    subscriber_id = record_request(session, email, name, consent, mail_interval, categories)
+    return None if subscriber_id is None else session.get(Subscriber, subscriber_id, populate_existing=True)
+
+
+def record_request(
+    session: Session, email: str, name: str, consent: Consent, mail_interval: timedelta, categories: str = ""
+) -> int | None:
+    """Record a subscribe request; return the subscriber's id if a confirmation mail is due.
 
     Whatever the address's state, the reader sees the same answer; what differs is
     only whether a mail goes out: never to a confirmed subscriber, and at most one
@@ -43,45 +47,57 @@ def subscribe(
     taken only for a new address: a known one keeps its own choice (the subscribe
     form is not their authority to change it; the manage page is).
 
-    A new address is one INSERT ... ON CONFLICT DO NOTHING, so two requests for
-    the same new address at once make one row (and no error); a known address is
-    row-locked, so two requests at once send at most one mail.
+    One statement whatever the address's state (`_request_statement`), so a request
+    costs one round trip and no ORM object. Two requests for the same new address at
+    once make one row (and no error); for a known address the conflict locks the row
+    and the second request sees the first's update, so two at once send at most one mail.
     """
     address, key = normalise_email(email)
-    name = clean_name(name)
-    request = dict(
+    return session.scalar(
+        _request_statement(insert_for(session)),
+        dict(
+            email=address, email_key=key, name=clean_name(name), categories=categories, at=consent.at,
+            ip=consent.ip[:45], user_agent=consent.user_agent[:512], nonce=tokens.new_nonce(),
+            unsubscribe_token=tokens.new_unsubscribe_token(), mail_due_before=consent.at - mail_interval,
+        ),
+    )
+
+
+@cache
+def _request_statement(insert_into):
+    """INSERT ... ON CONFLICT DO UPDATE ... WHERE a mail is due ... RETURNING the id.
+
+    A new address is inserted pending; a known one is asked again (a new confirmation
+    nonce, the new consent, the new name if one was given) only when it is not
+    confirmed and its last mail was asked for before `mail_due_before`; otherwise the
+    statement returns nothing. Built once per dialect (its `insert_into`), with bound
+    parameters and on the table rather than the ORM entity, so a request only sends it.
+    """
+    table = Subscriber.__table__
+    asked = dict(
         status=SubscriberStatus.PENDING,
-        requested_at=consent.at,
-        request_ip=consent.ip[:45],
-        request_user_agent=consent.user_agent[:512],
-        confirm_nonce=tokens.new_nonce(),
-        confirm_mail_requested_at=consent.at,
+        requested_at=bindparam("at"),
+        request_ip=bindparam("ip"),
+        request_user_agent=bindparam("user_agent"),
+        confirm_nonce=bindparam("nonce"),
+        confirm_mail_requested_at=bindparam("at"),
         confirm_mail_attempts=0,
         confirm_mail_retry_at=None,
     )
-    created = session.scalar(
-        insert_for(session)(Subscriber)
-        .values(email=address, email_key=key, name=name, unsubscribe_token=tokens.new_unsubscribe_token(),
-                categories=categories, **request)
-        .on_conflict_do_nothing(index_elements=["email_key"])
-        .returning(Subscriber)
+    insert = insert_into(table).values(
+        email=bindparam("email"), email_key=bindparam("email_key"), name=bindparam("name"),
+        categories=bindparam("categories"), unsubscribe_token=bindparam("unsubscribe_token"), **asked,
     )
-    if created is not None:
-        return created
-
-    subscriber = find_by_email(session, key, lock=True)
-    if subscriber.status == SubscriberStatus.CONFIRMED:
-        return None
-    if (
-        subscriber.confirm_mail_requested_at is not None
-        and consent.at - subscriber.confirm_mail_requested_at < mail_interval
-    ):
-        return None
-    for column, value in request.items():
-        setattr(subscriber, column, value)
-    subscriber.name = name or subscriber.name
-    session.flush()
-    return subscriber
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.email_key],
+        set_=dict(asked, updated_at=bindparam("at"),
+                  name=func.coalesce(func.nullif(insert.excluded.name, ""), table.c.name)),
+        where=and_(
+            table.c.status != SubscriberStatus.CONFIRMED,
+            or_(table.c.confirm_mail_requested_at.is_(None),
+                table.c.confirm_mail_requested_at <= bindparam("mail_due_before")),
+        ),
+    ).returning(table.c.id)
 
 
 def _confirm_target(session: Session, secret_key: str, token: str, max_age: timedelta) -> tuple[Subscriber, str]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
@@ -42,16 +44,34 @@ def subscribe_form():
     return render_template("web/subscribe.html", form=SubscribeForm(), errors={})
 
 
+class _KnownCategories(Sequence):
+    """The known categories, read from the database only when a page shows them: most
+    pages (the answer to a subscribe among them) never do, and need no query."""
+
+    @cached_property
+    def _names(self) -> list[str]:
+        return categories.known(get_session())
+
+    def __getitem__(self, index):
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @bp.app_context_processor
 def _category_choices():
     """The categories a reader may pick from, for the forms that offer them."""
-    return {"category_choices": categories.known(get_session())}
+    return {"category_choices": _KnownCategories()}
 
 
 def chosen_categories(session) -> str:
-    """The form's categories as a key; "*" (all) wins over any ticked ones."""
+    """The form's categories as a key; "*" (all) wins over any ticked ones, and none
+    ticked is all too, so only a choice of some is checked against the database."""
     picked = request.form.getlist("category")
-    return categories.ALL if "*" in picked else categories.key_of(picked, categories.known(session))
+    if "*" in picked or not any(picked):
+        return categories.ALL
+    return categories.key_of(picked, categories.known(session))
 
 
 @bp.get("/embed")
@@ -61,11 +81,11 @@ def embed():
 
 @bp.post("/subscribe")
 def subscribe():
+    """The CSRF token is checked before this runs (`security.csrf` guards every POST
+    not exempted), so the fields are read as posted; a form object is made only to
+    show the form again."""
     take_subscribe_limit()
-    form = SubscribeForm()
-    if not form.validate():
-        return _show_again(form, "web/subscribe.html", {"form": "The form expired. Please try again."})
-    return _subscribe(form, "web/subscribe.html")
+    return _subscribe(SubscribeForm, "web/subscribe.html")
 
 
 @bp.post("/embed")
@@ -73,40 +93,46 @@ def subscribe():
 def embed_subscribe():
     """The iframe's form posts here, so every answer, errors included, may be framed."""
     take_subscribe_limit()
-    form = EmbedSubscribeForm()
-    if not embed_post_is_ours(form.ticket.data):
+    if not embed_post_is_ours(request.form.get("ticket")):
+        form = EmbedSubscribeForm()
         form.ticket.data = embed_ticket()
         return _show_again(form, "web/embed.html", {"form": "The form expired. Please try again."})
-    return _subscribe(form, "web/embed.html")
+    return _subscribe(EmbedSubscribeForm, "web/embed.html")
 
 
 def _show_again(form, template: str, errors: dict[str, str]):
     return render_template(template, form=form, errors=errors), 400
 
 
-def _subscribe(form, template: str):
+def _subscribe(form_class: type[SubscribeForm], template: str):
     embed = template == "web/embed.html"
-    if form.website.data:
+    posted = request.form
+    if posted.get("website"):
         log.info("honeypot filled; dropping subscribe request")
         return render_template("web/check_inbox.html", embed=embed)
     settings = _settings()
     session = get_session()
+    # The request is one statement (`subscriptions.record_request`), atomic by itself: run
+    # outside a transaction it needs no BEGIN and no COMMIT round trip (the commit below
+    # sends nothing), so three round trips to the database become one. The pool gives the
+    # connection back to the next request with its usual isolation level.
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         chosen = "" if embed else chosen_categories(session)
     except categories.CategoryError as exc:
-        return _show_again(form, template, {"categories": str(exc)})
+        return _show_again(form_class(), template, {"categories": str(exc)})
     try:
-        subscriptions.subscribe(
+        subscriptions.record_request(
             session,
-            form.email.data or "",
-            form.name.data or "",
+            posted.get("email") or "",
+            posted.get("name") or "",
             _consent(),
             timedelta(hours=settings.confirm_mail_interval_hours),
             categories=chosen,
         )
     except InvalidSubscription as exc:
         session.rollback()
-        return _show_again(form, template, {exc.field: str(exc)})
+        return _show_again(form_class(), template, {exc.field: str(exc)})
     # No hint to publish: the outbox row is one, and the scheduler's relay hands it to a
     # worker within a fraction of a second (`workers.audience.relay_confirmations`).
     session.commit()

@@ -5,15 +5,29 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import BadData, URLSafeTimedSerializer
 from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+
+
+class Counters:
+    """Where the per-client limits count (`RATELIMIT_STORAGE_URI`: Redis, or memory
+    for `newsletter dev`): the subscribe form's windows here, the editor login's in
+    `editor.login_limits`. Only the storage of the `limits` library, without
+    Flask-Limiter's request hooks: no route has a decorated limit, and those hooks
+    looked for one on every request."""
+
+    storage: Storage
+
+    def init_app(self, app: Flask) -> None:
+        self.storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
+
+
+limiter = Counters()
 
 # Pages that the comparison site may show in an iframe; every other page refuses framing.
 FRAMEABLE_ENDPOINTS = {"public.embed", "public.embed_subscribe"}
@@ -21,7 +35,7 @@ EMBED_TICKET_MAX_AGE = 12 * 3600
 
 
 # Every window of the limit in one round trip: each key counts a fixed window that
-# starts at its first hit (as flask-limiter's fixed-window strategy does).
+# starts at its first hit (as the `limits` library's fixed-window strategy does).
 _WINDOWS_LUA = """
 local allowed = 0
 for i, key in ipairs(KEYS) do
@@ -43,7 +57,7 @@ def take_subscribe_limit() -> None:
     address; a 429 when one is used up. With Redis that is one script call (one
     round trip) for all the windows, not one per window."""
     windows = _windows(current_app.extensions["settings"].subscribe_rate_limit)
-    prefix = f"{current_app.config['RATELIMIT_KEY_PREFIX']}:subscribe:{get_remote_address()}"
+    prefix = f"{current_app.config['RATELIMIT_KEY_PREFIX']}:subscribe:{request.remote_addr or '127.0.0.1'}"
     keys = [f"{prefix}:{item.amount}/{item.get_expiry()}" for item in windows]
     storage = limiter.storage
     if hasattr(storage, "get_connection"):
@@ -67,8 +81,6 @@ def init_app(app: Flask) -> None:
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_KEY_PREFIX=f"{settings.redis_key_prefix}:limits",
-        # Rate-limit headers would cost extra Redis round trips on every request.
-        RATELIMIT_HEADERS_ENABLED=False,
     )
     csrf.init_app(app)
     limiter.init_app(app)

@@ -86,6 +86,30 @@ def test_same_person_in_other_case_is_one_subscriber(session):
     assert count(session) == 1
 
 
+def test_asking_again_renews_the_request_and_keeps_what_the_form_may_not_change(session):
+    """A known address asked again after the interval: a new nonce, the new consent,
+    the back-off cleared; the name only if one was given; the categories untouched."""
+    now = utcnow()
+    first = subscriptions.subscribe(session, "again@example.com", "Ada", Consent("192.0.2.1", "one", now), DAY,
+                                    categories="Image")
+    session.commit()
+    old_nonce = first.confirm_nonce
+    first.confirm_mail_attempts, first.confirm_mail_retry_at = 3, now + DAY
+    session.commit()
+    later = now + 2 * DAY
+    again = subscriptions.subscribe(session, "AGAIN@example.com", "", Consent("192.0.2.2", "two", later), DAY,
+                                    categories="")
+    session.commit()
+    assert again is first  # the session's own object, refreshed
+    assert (again.name, again.categories, again.request_ip, again.request_user_agent) == ("Ada", "Image", "192.0.2.2", "two")
+    assert again.confirm_nonce != old_nonce and again.confirm_mail_requested_at == later
+    assert (again.confirm_mail_attempts, again.confirm_mail_retry_at) == (0, None)
+    renamed = subscriptions.subscribe(session, "again@example.com", "Ada L.", Consent(at=later + 2 * DAY), DAY)
+    session.commit()
+    session.expire_all()
+    assert renamed.name == "Ada L." and count(session) == 1
+
+
 def test_at_most_one_confirmation_mail_per_day(session):
     now = utcnow()
     assert subscribe(session, at=now) is not None

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import csrf_token
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from newsletter.audience import outbox, tokens
 from newsletter.db import utcnow
@@ -91,6 +91,22 @@ def test_subscribe_stores_pending_and_mails_a_confirmation(client, session, smtp
     assert str(mail.message["To"]) == "Reader <Reader@example.com>"
     assert mail.subject == "Confirm your subscription to Weekly AI Tool Verdicts"
     assert confirm_link(mail).startswith("/confirm/")
+
+
+def test_the_subscribe_post_gives_its_connection_back_transactional(app, client, session):
+    """The request sends its one statement outside a transaction; the pooled connection
+    it used must roll back again for whichever request gets it next."""
+    assert post_subscribe(client, "pooled@example.com").status_code == 200
+    engine = app.extensions["db"].engine
+    connections = [engine.connect() for _ in range(engine.pool.checkedin())]
+    try:
+        for number, connection in enumerate(connections):
+            connection.execute(update(Subscriber).values(name=f"not kept {number}"))
+            connection.rollback()
+    finally:
+        for connection in connections:
+            connection.close()
+    assert [s.name for s in subscribers(session)] == [""]
 
 
 def test_every_state_gets_the_same_answer_and_only_due_mail_is_sent(client, session, smtp, celery_worker):
