@@ -10,6 +10,10 @@ The database is the truth and the broker a hint, so every task is safe to run tw
 """
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Callable
+
 from celery import Celery, Task
 from flask import Flask, current_app
 
@@ -17,6 +21,8 @@ from newsletter.config import Settings
 from newsletter.db import Database
 
 from .schedule import beat_schedule
+
+log = logging.getLogger(__name__)
 
 # Queues: `mail` is for transactional mail (confirmations, test sends) so it never
 # waits behind a weekly send on `bulk`; `default` is housekeeping.
@@ -80,3 +86,29 @@ def database() -> Database:
 
 def settings() -> Settings:
     return current_app.extensions["settings"]
+
+
+def run_relay(name: str, scan: Callable[[], None], interval: float) -> Callable[[], None]:
+    """Run `scan` every `interval` seconds in a daemon thread of the scheduler: a relay
+    that turns rows the database says are due into hints on the broker. A scan that
+    raises (a database or broker outage) is logged and the next one comes 5 s later.
+    The returned function stops the thread and waits for it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                scan()
+            except Exception:  # noqa: BLE001 - an outage: the next scan tries again
+                log.exception("%s: scan failed; trying again", name)
+                stop.wait(5)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+
+    def stop_relay() -> None:
+        stop.set()
+        thread.join(30)
+
+    return stop_relay

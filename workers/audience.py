@@ -2,7 +2,7 @@
 and uploaded imports.
 
 The subscribe request publishes nothing: its outbox row is the hint. The relay
-(`relay_confirmations`, a thread of the scheduler: one per deployment) scans the
+(`start_relay`, a thread of the scheduler: one per deployment) scans the
 rows asked for in the last minutes every RELAY_INTERVAL seconds and hands each to
 `send_confirmation` on the `mail` queue once; the sweeper below re-enqueues what
 is still unsent after two minutes (a lost message, a relay that was down).
@@ -10,9 +10,9 @@ is still unsent after two minutes (a lost message, a relay that was down).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import timedelta
+from typing import Callable
 
 from celery import shared_task
 from celery.signals import beat_init
@@ -22,7 +22,7 @@ from newsletter.audience.models import ImportStatus, SubscriberImport
 from newsletter.db import utcnow
 from newsletter.delivery import rate
 
-from . import database, settings
+from . import database, run_relay, settings
 
 log = logging.getLogger(__name__)
 
@@ -83,38 +83,29 @@ RELAY_WINDOW = timedelta(minutes=3)  # older requests are the sweeper's (two min
 PUBLISHED_FOR = 120.0  # seconds a handed-over request is not handed over again
 
 
-def relay_confirmations(app, stop: threading.Event, interval: float = RELAY_INTERVAL) -> None:
-    """Until `stop`: hand each newly requested confirmation mail to the workers, once.
-    `app` is the Flask app (for its database)."""
+def confirmations_scan(app) -> Callable[[], None]:
+    """One scan of the relay: hand each newly requested confirmation mail to the
+    workers, once. `app` is the Flask app (for its database)."""
     db = app.extensions["db"]
     published: dict[int, float] = {}
-    while not stop.is_set():
-        try:
-            with db.session() as session:
-                due = outbox.confirmations_requested(session, utcnow() - RELAY_WINDOW)
-            now = time.monotonic()
-            published = {sid: at for sid, at in published.items() if now - at < PUBLISHED_FOR}
-            for subscriber_id in due:
-                if subscriber_id not in published:
-                    send_confirmation.delay(subscriber_id)
-                    published[subscriber_id] = now
-        except Exception:  # noqa: BLE001 - a database or broker outage: the next scan tries again
-            log.exception("confirmation relay: scan failed; trying again")
-            stop.wait(5)
-        stop.wait(interval)
+
+    def scan() -> None:
+        nonlocal published
+        with db.session() as session:
+            due = outbox.confirmations_requested(session, utcnow() - RELAY_WINDOW)
+        now = time.monotonic()
+        published = {sid: at for sid, at in published.items() if now - at < PUBLISHED_FOR}
+        for subscriber_id in due:
+            if subscriber_id not in published:
+                send_confirmation.delay(subscriber_id)
+                published[subscriber_id] = now
+
+    return scan
 
 
-def start_relay(app):
-    """Run the relay in a daemon thread; the returned function stops it and waits."""
-    stop = threading.Event()
-    thread = threading.Thread(target=relay_confirmations, args=(app, stop), name="confirmation-relay", daemon=True)
-    thread.start()
-
-    def stop_relay() -> None:
-        stop.set()
-        thread.join(30)
-
-    return stop_relay
+def start_relay(app) -> Callable[[], None]:
+    """Run the confirmation relay in a daemon thread; the returned function stops it and waits."""
+    return run_relay("confirmation-relay", confirmations_scan(app), RELAY_INTERVAL)
 
 
 @beat_init.connect

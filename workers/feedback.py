@@ -1,7 +1,7 @@
 """Feedback's task: apply what the ways in stored in the feedback inbox.
 
 Nothing that stores an entry publishes anything: the entry is the hint. The relay
-(`relay_feedback`, a thread of the scheduler, like the confirmation relay) looks
+(`feedback_scan`, run by a thread of the scheduler like the confirmation relay) looks
 for waiting entries every RELAY_INTERVAL seconds and hands `apply_feedback` to a
 worker, at most once per PUBLISH_EVERY; the task drains the inbox in sets until it
 is empty, one commit per set, so under a flood one task keeps up and a second one
@@ -9,18 +9,15 @@ is empty, one commit per set, so under a flood one task keeps up and a second on
 """
 from __future__ import annotations
 
-import logging
-import threading
 import time
+from typing import Callable
 
 from celery import shared_task
 from celery.signals import beat_init
 
 from newsletter.feedback import inbox
 
-from . import database, settings
-
-log = logging.getLogger(__name__)
+from . import database, run_relay, settings
 
 RELAY_INTERVAL = 0.2
 PUBLISH_EVERY = 0.5  # seconds: while one task drains, the hint is sent no more often
@@ -41,26 +38,25 @@ def apply_feedback() -> int:
     return applied
 
 
-def relay_feedback(app, stop: threading.Event, interval: float = RELAY_INTERVAL) -> None:
-    """Until `stop`: hand `apply_feedback` to the workers while entries wait."""
+def feedback_scan(app) -> Callable[[], None]:
+    """One scan of the relay: hand `apply_feedback` to the workers while entries wait,
+    at most once per PUBLISH_EVERY."""
     db = app.extensions["db"]
     last = 0.0
-    while not stop.is_set():
-        try:
-            if time.monotonic() - last >= PUBLISH_EVERY:
-                with db.session() as session:
-                    due = inbox.waiting(session)
-                if due:
-                    apply_feedback.delay()
-                    last = time.monotonic()
-        except Exception:  # noqa: BLE001 - a database or broker outage: the next scan tries again
-            log.exception("feedback relay: scan failed; trying again")
-            stop.wait(5)
-        stop.wait(interval)
+
+    def scan() -> None:
+        nonlocal last
+        if time.monotonic() - last < PUBLISH_EVERY:
+            return
+        with db.session() as session:
+            due = inbox.waiting(session)
+        if due:
+            apply_feedback.delay()
+            last = time.monotonic()
+
+    return scan
 
 
 @beat_init.connect
 def _relay_in_the_scheduler(sender, **_kwargs) -> None:
-    stop = threading.Event()
-    threading.Thread(target=relay_feedback, args=(sender.app.flask_app, stop), name="feedback-relay",
-                     daemon=True).start()
+    run_relay("feedback-relay", feedback_scan(sender.app.flask_app), RELAY_INTERVAL)

@@ -6,7 +6,8 @@ password never crosses in clear). Unseen messages are read without marking them
 (BODY.PEEK), stored in the feedback inbox with the VERP addresses found in
 their envelope headers, committed, and only then flagged \\Seen: a crash in
 between reads the mail again, and the same mail makes the same event key when a
-worker applies it, so it counts once. Mail with no verified address of ours is kept as unparsed, never acted on.
+worker applies it, so it counts once. Mail with no verified address of ours is
+kept as unparsed, never acted on.
 """
 from __future__ import annotations
 

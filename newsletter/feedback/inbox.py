@@ -50,17 +50,26 @@ def put_mails(session: Session, mails: list[Mail]) -> None:
 def put_events(session: Session, events: list[Event]) -> None:
     """Store one webhook request's verified, parsed events (one provider's); never commits."""
     if events:
-        session.connection().execute(insert(InboxEntry.__table__), [{"source": events[0].source, "mail": b"", "addresses": "",
-                                              "events": json.dumps([_dumped(e) for e in events])}])
+        session.connection().execute(insert(InboxEntry.__table__), [
+            {"source": events[0].source, "mail": b"", "addresses": "",
+             "events": json.dumps([_dumped(e) for e in events])}])
 
 
 def waiting(session: Session) -> bool:
     return bool(session.scalar(select(exists().where(InboxEntry.attempts < MAX_ATTEMPTS))))
 
 
-def stuck(session: Session) -> int:
-    """Entries that failed every attempt: left for an editor."""
-    return session.scalar(select(func.count()).where(InboxEntry.attempts >= MAX_ATTEMPTS)) or 0
+def backlog(session: Session) -> int:
+    """Entries not applied yet: a worker is on them, or no worker runs."""
+    return session.scalar(select(func.count()).where(InboxEntry.attempts < MAX_ATTEMPTS)) or 0
+
+
+def stuck(session: Session, limit: int = 50) -> list:
+    """The latest entries that failed every attempt, left for an editor: (id, source, error, received_at)."""
+    return list(session.execute(
+        select(InboxEntry.id, InboxEntry.source, InboxEntry.error, InboxEntry.received_at)
+        .where(InboxEntry.attempts >= MAX_ATTEMPTS).order_by(InboxEntry.id.desc()).limit(limit)
+    ).all())
 
 
 @dataclass(frozen=True)

@@ -71,25 +71,25 @@ def apply_many(session: Session, settings: Settings, events: list[Event],
             results[i] = Applied(False, "unknown delivery: nothing changed")
         elif target == ANOTHER_COPY:
             results[i] = Applied(False, ANOTHER_COPY)
-        elif (event.source, event.event_key[:200]) in seen_keys or \
+        elif _key(event) in seen_keys or \
                 (target.delivery_id is not None and (target.delivery_id, event.kind) in seen_copies):
             results[i] = Applied(False, "already recorded", target.issue_id)
         else:
-            seen_keys.add((event.source, event.event_key[:200]))
+            seen_keys.add(_key(event))
             if target.delivery_id is not None:
                 seen_copies.add((target.delivery_id, event.kind))
             fresh.append((i, event, target))
     ids = _record(session, fresh, now)
     recorded = []
     for i, event, target in fresh:
-        if (event.source, event.event_key[:200]) in ids:
+        if _key(event) in ids:
             recorded.append((i, event, target))
         else:
             results[i] = Applied(False, "already recorded", target.issue_id)
     actions = _act(session, settings, recorded, now)
     if recorded:  # (an empty executemany would be an UPDATE of every row)
         session.execute(update(FeedbackEvent), [
-            {"id": ids[(event.source, event.event_key[:200])], "action": actions[i][0][:200]}
+            {"id": ids[_key(event)], "action": actions[i][0][:200]}
             for i, event, _ in recorded])
     for i, _, target in recorded:
         action, paused = actions[i]
@@ -97,12 +97,17 @@ def apply_many(session: Session, settings: Settings, events: list[Event],
     return results
 
 
+def _key(event: Event) -> tuple[str, str]:
+    """What makes an event the same one again: its source and key, as stored."""
+    return event.source, event.event_key[:200]
+
+
 def _record(session: Session, fresh: list[tuple[int, Event, Target]], now: datetime) -> dict[tuple[str, str], int]:
     """Insert the events; {(source, key): id} of those that were new to the database.
     One executemany: SQLAlchemy batches it into multi-row INSERTs compiled once."""
     if not fresh:
         return {}
-    rows = [dict(source=e.source, event_key=e.event_key[:200], kind=e.kind, delivery_id=t.delivery_id,
+    rows = [dict(source=e.source, event_key=_key(e)[1], kind=e.kind, delivery_id=t.delivery_id,
                  issue_id=t.issue_id, subscriber_id=t.subscriber_id, email=(e.email or t.email)[:254],
                  status=e.status[:20], reason=e.reason[:2000], action="", occurred_at=e.occurred_at or now,
                  received_at=now) for _, e, t in fresh]

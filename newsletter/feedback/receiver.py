@@ -141,12 +141,18 @@ def controller(db: Database, settings: Settings, listen: str | None = None,
     return made, handler
 
 
-def serve(db: Database, settings: Settings, listen: str | None = None, reuse_port: bool = False) -> None:
-    """Run until SIGTERM or SIGINT."""
-    server, handler = controller(db, settings, listen, reuse_port)
+def _stopped_by_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def serve(db: Database, settings: Settings, listen: str | None = None, reuse_port: bool = False) -> None:
+    """Run until SIGTERM or SIGINT."""
+    server, handler = controller(db, settings, listen, reuse_port)
+    stop = _stopped_by_signals()
     server.start()
     log.info("receiving bounces for @%s on %s:%s", settings.bounce_domain, server.hostname, server.port)
     try:
@@ -168,9 +174,7 @@ def serve_many(settings: Settings, processes: int, listen: str | None = None) ->
     context = multiprocessing.get_context("spawn")
     children = [context.Process(target=_child, args=(settings, listen), name=f"bounces-{n}", daemon=True)
                 for n in range(processes)]
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stopped_by_signals()
     for child in children:
         child.start()
     while not stop.is_set() and all(child.is_alive() for child in children):

@@ -19,8 +19,8 @@ from ..db import utcnow
 from ..delivery import retention
 from ..delivery.models import Delivery
 from ..delivery.models import DeliveryStatus as D
-from .inbox import MAX_ATTEMPTS
-from .models import Disposition, FeedbackEvent, FeedbackKind, InboundMessage, InboxEntry
+from . import inbox
+from .models import Disposition, FeedbackEvent, FeedbackKind, InboundMessage
 
 COMPLAINT_LIMIT_SES = 0.1  # percent
 COMPLAINT_LIMIT_GMAIL = 0.3
@@ -113,11 +113,6 @@ def sender_health(session: Session, settings: Settings, now: datetime | None = N
         select(InboundMessage).where(InboundMessage.disposition == Disposition.UNPARSED)
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)
     ).all()
-    waiting = session.scalar(select(func.count()).where(InboxEntry.attempts < MAX_ATTEMPTS)) or 0
-    stuck = session.execute(
-        select(InboxEntry.id, InboxEntry.source, InboxEntry.error, InboxEntry.received_at)
-        .where(InboxEntry.attempts >= MAX_ATTEMPTS).order_by(InboxEntry.id.desc()).limit(limit)
-    ).all()
     tried = rows.get(D.SENT, 0) + rows.get(D.BOUNCED, 0)
     return Health(since, tried, rows.get(D.BOUNCED, 0), complaints, settings.max_bounce_rate,
-                  list(events), list(unparsed), waiting, list(stuck))
+                  list(events), list(unparsed), inbox.backlog(session), inbox.stuck(session, limit))

@@ -43,9 +43,9 @@ def _our_domain(settings: Settings) -> str:
     return parseaddr(settings.mail_from)[1].rpartition("@")[2].lower() or "localhost"
 
 
-def _named_copy(settings: Settings, message_id: str) -> tuple[int, int] | None:
+def _named_copy(our_domain: str, message_id: str) -> tuple[int, int] | None:
     match = _ISSUE_MESSAGE_ID.fullmatch(message_id)
-    if match and match.group(3).lower() == _our_domain(settings):
+    if match and match.group(3).lower() == our_domain:
         return int(match.group(1)), int(match.group(2))
     return None
 
@@ -64,7 +64,8 @@ def _chunks(values: list) -> list[list]:
 def find(session: Session, settings: Settings, events: list[Event]) -> list[Target | str | None]:
     """For each event, in order: its copy, ANOTHER_COPY, or None (it ties to nothing)."""
     by_delivery = sorted({e.delivery_id for e in events if e.delivery_id is not None})
-    named = {e.message_id: _named_copy(settings, e.message_id) for e in events
+    domain = _our_domain(settings)
+    named = {e.message_id: _named_copy(domain, e.message_id) for e in events
              if e.delivery_id is None and e.message_id}
     pairs = sorted({pair for pair in named.values() if pair})
     by_subscriber = sorted({e.subscriber_id for e in events if e.delivery_id is None and not e.message_id

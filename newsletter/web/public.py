@@ -134,7 +134,7 @@ def _subscribe(form_class: type[SubscribeForm], template: str):
         session.rollback()
         return _show_again(form_class(), template, {exc.field: str(exc)})
     # No hint to publish: the outbox row is one, and the scheduler's relay hands it to a
-    # worker within a fraction of a second (`workers.audience.relay_confirmations`).
+    # worker within a fraction of a second (`workers.audience.start_relay`).
     session.commit()
     return render_template("web/check_inbox.html", embed=embed)
 
