@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import http.client
 import json
 import multiprocessing
 import os
@@ -103,27 +102,81 @@ def load(url: str, count: int) -> tuple[int, list[tuple[int, int, str]]]:
     return issue_id, [tuple(r) for r in rows]
 
 
-def run_parallel(items: list, connections: int, work) -> tuple[float, list]:
+def run_parallel(items: list, connections: int, work) -> tuple[float, list, float]:
     """Split items over `connections` client processes (forked, so the clients are not
-    one interpreter's threads sharing a lock), each calling work(chunk); (seconds, errors)."""
+    one interpreter's threads sharing a lock), each calling work(chunk);
+    (seconds, errors, the clients' CPU seconds)."""
     chunks = [items[i::connections] for i in range(connections)]
     context = multiprocessing.get_context("fork")
     with context.Pool(connections) as pool:
         started = time.monotonic()
-        errors = [e for e in pool.map(_run_chunk, [(work, chunk) for chunk in chunks]) if e]
-        return time.monotonic() - started, errors
+        done = pool.map(_run_chunk, [(work, chunk) for chunk in chunks])
+        return time.monotonic() - started, [e for e, _ in done if e], sum(cpu for _, cpu in done)
 
 
 _WORK = {}
 
 
-def _run_chunk(job) -> str:
+def _run_chunk(job) -> tuple[str, float]:
     name, chunk = job
+    started = time.process_time()
     try:
         _WORK[name](chunk)
     except Exception as exc:  # noqa: BLE001 - reported by the caller
-        return repr(exc)
-    return ""
+        return repr(exc), time.process_time() - started
+    return "", time.process_time() - started
+
+
+def _cpu_table() -> dict[int, tuple[int, str, float]]:
+    """Every process: pid -> (parent pid, name, CPU seconds so far), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            table[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def cpu_by_part(parts: dict[str, subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds used so far by each started process with its children, and by PostgreSQL's
+    processes, so a run says where the machine's two cores went, not only how fast it was."""
+    table = _cpu_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(pid: int) -> float:
+        return table.get(pid, (0, "", 0.0))[2] + sum(tree(child) for child in children.get(pid, []))
+
+    used = {name: tree(proc.pid) for name, proc in parts.items()}
+    used["postgres"] = sum(cpu for _, name, cpu in table.values() if name.startswith("postgres"))
+    return used
+
+
+def settle(parts: dict[str, subprocess.Popen], timeout: float = 60) -> None:
+    """Wait until the started processes are idle (workers booted, modules imported), so
+    their start-up is not counted as work of the first stream."""
+    def busy() -> float:
+        used = cpu_by_part(parts)
+        return sum(used.values()) - used["postgres"]
+
+    deadline, last = time.monotonic() + timeout, busy()
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = busy()
+        if now - last < 0.05:
+            return
+        last = now
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], clients: float, events: int) -> str:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after} | {"clients": clients}
+    return " ".join(f"{name}={1000 * seconds / events:.2f}" for name, seconds in spent.items())
 
 
 def applied_by(url: str, source: str, count: int, timeout: float = 300) -> float:
@@ -164,7 +217,7 @@ def main() -> None:
         "BOUNCE_DOMAIN": "bounces.bench.example.com", "BOUNCE_LISTEN": f"127.0.0.1:{smtp_port}",
         "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
     }
-    procs: list[subprocess.Popen] = []
+    parts: dict[str, subprocess.Popen] = {}
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
     try:
@@ -181,15 +234,16 @@ def main() -> None:
         for name, command in (("bounces", ["bounces", "--processes", str(args.receiver_processes)]),
                               ("web", ["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)])):
             log = work / f"{name}.log"
-            procs.append(subprocess.Popen([sys.executable, "-m", "newsletter.cli", *command], env=env, cwd=ROOT,
-                                          stdout=open(log, "w"), stderr=subprocess.STDOUT))
-            wait_port(smtp_port if name == "bounces" else web_port, procs[-1], log)
+            parts[name] = subprocess.Popen([sys.executable, "-m", "newsletter.cli", *command], env=env, cwd=ROOT,
+                                           stdout=open(log, "w"), stderr=subprocess.STDOUT)
+            wait_port(smtp_port if name == "bounces" else web_port, parts[name], log)
         celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
         for name, command in (("worker", ["worker", "-Q", "default", "--concurrency", "1", "-n", f"bench-{run_id}@%h"]),
                               ("beat", ["beat", "--schedule", str(work / "beat-schedule")])):
-            procs.append(subprocess.Popen([*celery, *command, "--loglevel", "WARNING"], env=env, cwd=ROOT,
-                                          stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT))
+            parts[name] = subprocess.Popen([*celery, *command, "--loglevel", "WARNING"], env=env, cwd=ROOT,
+                                           stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
 
+        settle(parts)
         mails = [(verp.address("b", d), bounces.dsn(verp.address("b", d), email,
                                                      message_id=f"issue-{issue_id}.sub-{s}@bench.example.com"))
                  for d, s, email in by_mail]
@@ -200,10 +254,11 @@ def main() -> None:
                     client.sendmail("", [to], raw)
 
         print(f"sending {args.events} bounce mails", flush=True)
-        started = time.monotonic()
+        before, started = cpu_by_part(parts), time.monotonic()
         _WORK["mails"] = send_mails
-        smtp_answered, smtp_errors = run_parallel(mails, args.connections, "mails")
+        smtp_answered, smtp_errors, clients = run_parallel(mails, args.connections, "mails")
         smtp_seconds = applied_by(url, "smtp", args.events) - started
+        smtp_cpu = cpu_line(before, cpu_by_part(parts), clients, args.events)
 
         def hook_body(n, email):
             stamp, token = str(int(time.time())), secrets.token_hex(16)
@@ -214,23 +269,30 @@ def main() -> None:
                                               "envelope": {"sender": verp.address("b", n)},
                                               "delivery-status": {"code": 550, "description": "no such user"}}})
 
-        hooks = [hook_body(d, email).encode() for d, _, email in by_hook]
+        # The requests are written out beforehand and sent over a plain socket, one
+        # connection each as a provider makes them: the clients share the two cores with
+        # what is measured, so they do as little as a load generator can (http.client
+        # cost as much CPU per request as the web app's handler).
+        hooks = [b"POST /hooks/mailgun HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                 for body in (hook_body(d, email).encode() for d, _, email in by_hook)]
 
         def post_hooks(chunk):
-            for body in chunk:
-                conn = http.client.HTTPConnection("127.0.0.1", web_port, timeout=60)
-                conn.request("POST", "/hooks/mailgun", body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                if response.status != 200:
-                    raise RuntimeError(f"{response.status} {response.read()[:200]!r}")
-                response.read()
-                conn.close()
+            for request in chunk:
+                with socket.create_connection(("127.0.0.1", web_port), timeout=60) as sock:
+                    sock.sendall(request)
+                    answer = b""
+                    while piece := sock.recv(65536):
+                        answer += piece
+                if not answer.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")):
+                    raise RuntimeError(f"{answer[:300]!r}")
 
         print(f"posting {args.events} webhook events", flush=True)
-        started = time.monotonic()
+        before, started = cpu_by_part(parts), time.monotonic()
         _WORK["hooks"] = post_hooks
-        hook_answered, hook_errors = run_parallel(hooks, args.connections, "hooks")
+        hook_answered, hook_errors, clients = run_parallel(hooks, args.connections, "hooks")
         hook_seconds = applied_by(url, "mailgun", args.events) - started
+        hook_cpu = cpu_line(before, cpu_by_part(parts), clients, args.events)
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             stored = dict(conn.execute(sa.text("SELECT source, count(*) FROM feedback_events GROUP BY source")).all())
@@ -244,14 +306,16 @@ def main() -> None:
               f"{smtp_answered:.1f}s, applied in {smtp_seconds:.1f}s, over {args.connections} connections")
         print(f"Mailgun webhook: {args.events} events answered in {hook_answered:.1f}s, applied in "
               f"{hook_seconds:.1f}s, over {args.connections} clients, {args.web_workers} gunicorn workers")
+        print(f"CPU ms per event, SMTP: {smtp_cpu}")
+        print(f"CPU ms per event, webhook: {hook_cpu}")
         print(f"RESULT smtp_events_per_s={smtp_rate:.0f} webhook_events_per_s={hook_rate:.0f} "
               f"smtp_stored={stored.get('smtp', 0)} webhook_stored={stored.get('mailgun', 0)} suppressed={suppressed} "
               f"smtp_answered_per_s={args.events / smtp_answered:.0f} "
               f"webhook_answered_per_s={args.events / hook_answered:.0f}")
     finally:
-        for proc in procs:
+        for proc in parts.values():
             proc.terminate()
-        for proc in procs:
+        for proc in parts.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
