@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, insert, select, update
@@ -128,7 +128,9 @@ def _apply(session: Session, settings: Settings, verp: Verp | None, rows) -> Non
 
 
 def _dumped(event: Event) -> dict:
-    fields = asdict(event)
+    # vars(), not asdict(): the fields are plain values, and asdict's deep copy was a
+    # tenth of a webhook request's time.
+    fields = dict(vars(event))
     fields["occurred_at"] = event.occurred_at.isoformat() if event.occurred_at else None
     return fields
 

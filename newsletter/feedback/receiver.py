@@ -149,8 +149,17 @@ def _stopped_by_signals() -> threading.Event:
     return stop
 
 
+def _quiet_protocol_log() -> None:
+    """aiosmtpd logs every command and reply at INFO: a log as large as the traffic, and a
+    third of the receiver's time. What matters (refusals, failures to store) is logged here;
+    the protocol log comes back when this module's log is at DEBUG."""
+    if not log.isEnabledFor(logging.DEBUG):
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
 def serve(db: Database, settings: Settings, listen: str | None = None, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT."""
+    _quiet_protocol_log()
     server, handler = controller(db, settings, listen, reuse_port)
     stop = _stopped_by_signals()
     server.start()
