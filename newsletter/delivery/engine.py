@@ -231,7 +231,8 @@ def _send_batch(settings, issue_id, prepared, connection, limiter, batch: Batch,
             return connection, "lease"
         limiter.acquire()
         try:
-            outcome = connection.send(composer.envelope_from(verp.ISSUE, row.delivery_id), row.email, payload)
+            bounce_to = composer.envelope_from(verp.ISSUE, verp.copy_ident(row.delivery_id, row.subscriber_id))
+            outcome = connection.send(bounce_to, row.email, payload)
         except TransportError as exc:
             connection.close()
             if exc.outcome.verdict == Verdict.THROTTLED:

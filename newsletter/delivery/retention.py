@@ -16,8 +16,10 @@ commit). The report (`report`) and the feedback figures add the rollup to the ro
 left, so no number an editor sees changes.
 
 What goes with the rows: a subscriber's history no longer lists old issues that
-simply arrived, and a bounce report about a deleted copy ties to nothing (the
-30-day minimum is well past when relays report).
+simply arrived. Feedback about a deleted copy (a complaint pressed months later)
+still reaches its subscriber: the copy's bounce address names the subscriber
+under its MAC (`mail.verp.copy_ident`), so it needs no row; it is recorded with
+no copy, and the issue's figures do not count it.
 """
 from __future__ import annotations
 

@@ -73,11 +73,9 @@ def ingest_many(session: Session, settings: Settings,
                 keep(session, source, Disposition.UNPARSED, raw, envelope_to, parsed.note)
                 outcomes[m][a] = Outcome("unparsed", parsed.note)
             else:
-                ident = int(address.ident)
                 waiting.append((m, a, policy.Event(
-                    source=source, event_key=f"{digest}:{address.kind}-{ident}", kind=KINDS[parsed.verdict],
-                    delivery_id=ident if address.kind == verp_kinds.ISSUE else None,
-                    subscriber_id=ident if address.kind in verp_kinds.PER_SUBSCRIBER else None,
+                    source=source, event_key=f"{digest}:{address.kind}-{address.ident}", kind=KINDS[parsed.verdict],
+                    delivery_id=address.delivery_id, subscriber_id=address.subscriber_id,
                     message_id=parsed.original_message_id if address.kind == verp_kinds.ISSUE else "",
                     email=parsed.recipient, status=parsed.status, reason=parsed.reason or parsed.note,
                 ), parsed, envelope_to))

@@ -3,7 +3,8 @@
 An event is tied to a delivery (hence an issue and a subscriber) by what can be
 trusted: the verified VERP address, the original Message-ID when the report is
 signed or came to a verified address, or (for a provider that gives only the
-address) the last copy sent to it. The inbox applies events in sets, so the copies
+address) the last copy sent to it. When retention has deleted the copy's row, the
+subscriber a verified id names is the target, with no copy. The inbox applies events in sets, so the copies
 are looked up per kind of tie, one query each, not one query per event.
 """
 from __future__ import annotations
@@ -62,39 +63,62 @@ def _chunks(values: list) -> list[list]:
 
 
 def find(session: Session, settings: Settings, events: list[Event]) -> list[Target | str | None]:
-    """For each event, in order: its copy, ANOTHER_COPY, or None (it ties to nothing)."""
+    """For each event, in order: its copy, ANOTHER_COPY, or None (it ties to nothing).
+    An event whose copy retention has rolled up still reaches its subscriber when a
+    verified id names them (`_rolled_up_subscriber`), tied to no copy."""
     by_delivery = sorted({e.delivery_id for e in events if e.delivery_id is not None})
     domain = _our_domain(settings)
     named = {e.message_id: _named_copy(domain, e.message_id) for e in events
              if e.delivery_id is None and e.message_id}
     pairs = sorted({pair for pair in named.values() if pair})
-    by_subscriber = sorted({e.subscriber_id for e in events if e.delivery_id is None and not e.message_id
-                            and e.subscriber_id is not None})
-    rows_by_id, rows_by_pair, subscribers = {}, {}, {}
+    rows_by_id, rows_by_pair = {}, {}
     for chunk in _chunks(by_delivery):
         rows_by_id.update((row.id, row) for row in session.execute(_copies().where(Delivery.id.in_(chunk))))
     for chunk in _chunks(pairs):
         rows_by_pair.update(((row.issue_id, row.subscriber_id), row) for row in session.execute(
             _copies().where(tuple_(Delivery.issue_id, Delivery.subscriber_id).in_(chunk))))
-    for chunk in _chunks(by_subscriber):
-        subscribers.update((row.id, row) for row in session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.status).where(Subscriber.id.in_(chunk))))
-    found: list[Target | str | None] = []
+    rows = []
     for event in events:
         if event.delivery_id is not None:
-            row = rows_by_id.get(event.delivery_id)
+            rows.append(rows_by_id.get(event.delivery_id))
         elif event.message_id:
-            row = rows_by_pair.get(named[event.message_id]) if named[event.message_id] else None
-        elif event.subscriber_id is not None:
-            sub = subscribers.get(event.subscriber_id)
-            found.append(Target(None, None, sub.id, sub.email, sub.status) if sub else None)
-            continue
-        elif event.email:
-            row = _last_copy_to(session, event.email)
+            rows.append(rows_by_pair.get(named[event.message_id]) if named[event.message_id] else None)
+        elif event.subscriber_id is None and event.email:
+            rows.append(_last_copy_to(session, event.email))
         else:
-            row = None
-        found.append(_checked(event, row))
-    return found
+            rows.append(None)
+    alone = [None if row is not None else _rolled_up_subscriber(event, named)
+             for event, row in zip(events, rows)]
+    subscribers = {}
+    for chunk in _chunks(sorted({sid for sid in alone if sid is not None})):
+        subscribers.update((row.id, row) for row in session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.status).where(Subscriber.id.in_(chunk))))
+    return [_checked(event, row) if row is not None else _subscriber_alone(event, subscribers.get(sid))
+            for event, row, sid in zip(events, rows, alone)]
+
+
+def _rolled_up_subscriber(event: Event, named: dict) -> int | None:
+    """The subscriber an event names by a verified id, when no copy row answers: a
+    confirmation or welcome mail's address, a copy's address (its subscriber is under
+    the MAC), or, in a signed report, a Message-ID of ours. Never the report's own
+    words: anyone can write a bounce about anybody."""
+    if event.subscriber_id is not None:
+        return event.subscriber_id
+    if event.delivery_id is None and event.message_id and event.source not in MAIL_SOURCES:
+        pair = named.get(event.message_id)
+        return pair[1] if pair else None
+    return None
+
+
+def _subscriber_alone(event: Event, sub) -> Target | str | None:
+    if sub is None:
+        return None
+    if event.email and event.source not in MAIL_SOURCES and event.email.strip().lower() != sub.email.lower():
+        return None  # a signed report about one address cannot act on another subscriber
+    named = _ISSUE_MESSAGE_ID.fullmatch(event.message_id) if event.delivery_id is not None else None
+    if named and int(named.group(2)) != sub.id:
+        return ANOTHER_COPY
+    return Target(None, None, sub.id, sub.email, sub.status)
 
 
 def _last_copy_to(session: Session, email: str):

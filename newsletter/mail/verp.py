@@ -9,6 +9,12 @@ key derived from SECRET_KEY, 50 bits in base32) makes the addresses unguessable:
 the receiver refuses any other address at RCPT, so nobody can bounce a subscriber
 out of the list by writing to `b-123-…`, and it never relays.
 
+A copy's id is `<delivery id>s<subscriber id>` (`copy_ident`): retention deletes the
+rows of old copies that simply arrived, and a complaint about such a copy, months
+later, must still reach its subscriber; the subscriber id under the same MAC is
+what lets it, with nothing stored per copy. Addresses made before it was added
+(`b-<delivery id>-…`) still verify and name no subscriber.
+
 Lower case only: some servers lower-case the local part of a bounce address.
 It lives in `mail` (not in `feedback`) because the composer makes the addresses
 and mail comes before every feature; `feedback` verifies them with `parse()`.
@@ -32,7 +38,27 @@ _LOCAL = re.compile(r"([bctw])-([0-9a-z]{1,32})-([a-z2-7]{10})")
 @dataclass(frozen=True)
 class BounceAddress:
     kind: str  # ISSUE, CONFIRMATION, WELCOME or TEST
-    ident: str  # the delivery id, the subscriber id, or a random test id
+    ident: str  # a copy's `copy_ident`, a subscriber id, or a random test id
+
+    @property
+    def delivery_id(self) -> int | None:
+        """The copy of an issue it names."""
+        return int(self.ident.partition("s")[0]) if self.kind == ISSUE else None
+
+    @property
+    def subscriber_id(self) -> int | None:
+        """Who it was sent to: the subscriber of a confirmation or welcome mail, or the
+        one a copy's address names (None in a copy's address of the older form)."""
+        if self.kind in PER_SUBSCRIBER:
+            return int(self.ident)
+        if self.kind == ISSUE and "s" in self.ident:
+            return int(self.ident.partition("s")[2])
+        return None
+
+
+def copy_ident(delivery_id: int, subscriber_id: int) -> str:
+    """The id in a copy's bounce address: its delivery and its subscriber."""
+    return f"{delivery_id}s{subscriber_id}"
 
 
 def _key(secret_key: str) -> bytes:

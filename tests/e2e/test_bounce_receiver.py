@@ -70,10 +70,12 @@ def counts(settings, db):
 def test_each_copy_left_with_its_own_verified_envelope_sender(sent, settings, db):
     verp = Verp(settings.secret_key, DOMAIN)
     with db.session() as s:
-        by_email = dict(s.execute(select(Subscriber.email, Delivery.id).join(Delivery)).all())
+        by_email = {row.email: row for row in s.execute(
+            select(Subscriber.email, Delivery.id, Delivery.subscriber_id).join(Delivery))}
     for email, (sender, _) in sent.items():
         assert sender.endswith("@" + DOMAIN)
-        assert verp.parse(sender).ident == str(by_email[email])
+        named = verp.parse(sender)
+        assert (named.delivery_id, named.subscriber_id) == (by_email[email].id, by_email[email].subscriber_id)
 
 
 def bounce(receiver, sent, n, make, **kwargs) -> int:

@@ -22,6 +22,17 @@ def test_an_address_names_its_copy_and_verifies():
     assert V.parse(f"<{address}>") == BounceAddress("b", "12345")
 
 
+def test_a_copy_address_names_its_delivery_and_its_subscriber_under_one_mac():
+    address = V.address(verp.ISSUE, verp.copy_ident(12345, 678))
+    named = V.parse(address)
+    assert (named.delivery_id, named.subscriber_id) == (12345, 678)
+    assert V.parse(address.replace("s678-", "s679-")) is None  # another subscriber, same MAC
+    older = V.parse(V.address(verp.ISSUE, 12345))  # made before the subscriber was added
+    assert (older.delivery_id, older.subscriber_id) == (12345, None)
+    confirmation = V.parse(V.address(verp.CONFIRMATION, 678))
+    assert (confirmation.delivery_id, confirmation.subscriber_id) == (None, 678)
+
+
 @pytest.mark.parametrize("mangle", [
     lambda a: a.replace("b-12345-", "b-12346-"),  # another copy, same MAC
     lambda a: a.replace("b-12345-", "c-12345-"),  # another kind

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ...mail.verp import PER_SUBSCRIBER, Verp
+from ...mail.verp import Verp
 from ..models import FeedbackKind
 from ..parsers import clean
 from ..policy import Event
@@ -76,9 +76,9 @@ def make_event(source: str, key: str, kind: FeedbackKind, *, verp: Verp | None, 
     """An event tied by our VERP envelope sender when the provider reports it, else by
     the original Message-ID, else by the address."""
     address = verp.parse(envelope_sender) if verp and envelope_sender else None
-    delivery_id = int(address.ident) if address is not None and address.kind == "b" else None
-    subscriber_id = int(address.ident) if address is not None and address.kind in PER_SUBSCRIBER else None
-    return Event(source=source, event_key=clean(key, 200), kind=kind, delivery_id=delivery_id,
-                 subscriber_id=subscriber_id, message_id="" if address else clean(message_id, 300).strip("<>"),
+    return Event(source=source, event_key=clean(key, 200), kind=kind,
+                 delivery_id=address.delivery_id if address else None,
+                 subscriber_id=address.subscriber_id if address else None,
+                 message_id="" if address else clean(message_id, 300).strip("<>"),
                  email=clean(email, 254), status=clean(status, 20), reason=clean(reason, 2000),
                  occurred_at=occurred_at)
