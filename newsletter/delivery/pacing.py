@@ -129,12 +129,18 @@ class _Base:
                               now.date()), now.strftime("%Y%m%d"), to_midnight
 
 
+# A Redis that hangs (rather than refuses) must not stall a send or a page forever:
+# each call gives up after this long and raises, as a refused connection does.
+REDIS_TIMEOUT_SECONDS = 5.0
+
+
 class RedisPacer(_Base):
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now):
         import redis
 
         super().__init__(settings, clock)
-        self._client = redis.Redis.from_url(settings.celery_broker_url)
+        self._client = redis.Redis.from_url(settings.celery_broker_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                            socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
         self._take = self._client.register_script(_TAKE)
         self._throttle = self._client.register_script(_THROTTLE)
         self._hold = self._client.register_script(_HOLD)

@@ -52,7 +52,8 @@ class SendRateLimiter:
         self.burst = max(1.0, rate / 5)
         self.grant = max(1, min(int(self.burst), 20))
         self.key = key
-        self._client = redis.Redis.from_url(redis_url)
+        # as the pacer's: a hanging Redis raises after a while instead of stalling the send
+        self._client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self._script = self._client.register_script(_TOKEN_BUCKET)
         self._granted = 0
 

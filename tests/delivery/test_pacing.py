@@ -3,6 +3,7 @@ in-process fallback) that every worker's engine asks before it claims a group's 
 from __future__ import annotations
 
 import secrets
+import socket
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -195,3 +196,18 @@ def test_warm_up_crosses_midnight_utc(make_pacer):
     assert pacer.take("gmail", 100) == (20, 0.0)
     clock[0] += timedelta(days=1)  # the warm-up is over
     assert pacer.cap("gmail")[0] == 0 and pacer.take("gmail", 100) == (100, 0.0)
+
+
+def test_a_redis_that_hangs_is_out_of_reach_not_a_stall(env, monkeypatch):
+    """A server that accepts and never answers: the page's state() gives up, as with a
+    refused connection, instead of waiting forever."""
+    monkeypatch.setattr(pacing, "REDIS_TIMEOUT_SECONDS", 0.3)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        pacer = pacing.RedisPacer(load_settings({**env, "CELERY_BROKER_URL": url}))
+        try:
+            assert pacer.state("gmail") is None
+        finally:
+            pacer.close()
