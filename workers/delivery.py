@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 
 from celery import shared_task
 
 from newsletter.db import utcnow
 from newsletter.delivery import categories, control, engine, ledger, retention
-from newsletter.delivery.sweep import sweep
+from newsletter.delivery.batch import RunResult
+from newsletter.delivery.sweep import ACTIVE_SECONDS, sweep
 from newsletter.mail.rendering import RenderError
 
 from . import database, settings
@@ -71,20 +73,37 @@ def send_batch(issue_id: int) -> int:
         ledger.finish_if_done(session, issue_id)
         retry_at = ledger.next_due_at(session, issue_id) if not result.more_due else None
         session.commit()
-    if result.stopped in ("paused", "not sending"):
-        return result.sent
-    if result.more_due:
+    countdown = next_run(result, retry_at, utcnow())
+    if countdown == 0:
         send_batch.delay(issue_id)
-    elif result.stopped == "paced":
+    elif countdown is not None:
+        send_batch.apply_async((issue_id,), countdown=countdown)
+    return result.sent
+
+
+# A retry due this soon after a chain ends is the chain's own (in hops of at most
+# MAX_COUNTDOWN): the sweeper would wait until the chain has been quiet for
+# sweep.ACTIVE_SECONDS, up to a minute and a half past the retry. What is due later
+# is the sweeper's, which then sees the chain gone and starts one at once. The
+# margin is a run's length, so the two never both start a chain for the same retry.
+RETRY_HOPS_WITHIN = ACTIVE_SECONDS - 30.0
+
+
+def next_run(result: RunResult, retry_at: datetime | None, now: datetime) -> float | None:
+    """When the chain's next run should start: 0 (now), a countdown in seconds, or None
+    (the chain ends: nothing left, stopped, or the sweeper's)."""
+    if result.stopped in ("paused", "not sending"):
+        return None
+    if result.more_due:
+        return 0
+    if result.stopped == "paced":
         # Every group with rows due waits on its pacing; a wait past a minute (a
         # warm-up cap reached) is the sweeper's, which looks every minute.
-        if result.paced_for <= MAX_COUNTDOWN:
-            send_batch.apply_async((issue_id,), countdown=max(result.paced_for, 0.05))
-    elif retry_at is not None and result.stopped != "budget":
-        wait = (retry_at - utcnow()).total_seconds()
-        if wait <= MAX_COUNTDOWN:
-            send_batch.apply_async((issue_id,), countdown=max(wait, 0.05))
-    return result.sent
+        return max(result.paced_for, 0.05) if result.paced_for <= MAX_COUNTDOWN else None
+    if retry_at is not None and result.stopped != "budget":
+        wait = (retry_at - now).total_seconds()
+        return min(max(wait, 0.05), MAX_COUNTDOWN) if wait <= RETRY_HOPS_WITHIN else None
+    return None
 
 
 @shared_task

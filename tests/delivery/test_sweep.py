@@ -10,8 +10,10 @@ from support.delivery import make_sending_issue, make_subscribers
 
 from newsletter.db import utcnow
 from newsletter.delivery import ledger
+from newsletter.delivery.batch import RunResult
+from newsletter.delivery.sweep import sweep
 from newsletter.models import Delivery
-from workers.delivery import dispatch_issue, send_batch, sweep_deliveries
+from workers.delivery import MAX_COUNTDOWN, dispatch_issue, next_run, send_batch, sweep_deliveries
 
 
 @pytest.fixture
@@ -106,3 +108,32 @@ def test_late_bounces_do_not_pass_for_a_live_chain(app, db, session, celery_app)
         s.commit()
     sweep_deliveries.apply()
     assert _chains(celery_app) == 3
+
+
+@pytest.mark.parametrize("wait, hops", [(100, [60.0, 40.0]), (200, [])])
+def test_a_retry_due_soon_is_the_chains_own_and_a_later_one_the_sweepers(session, settings, wait, hops):
+    """A chain ends having sent its batch and deferred one copy `wait` seconds ahead. A
+    retry within RETRY_HOPS_WITHIN is the chain's, in hops of at most a minute, and the
+    sweeper leaves it alone when it falls due (no second chain); a later one is the
+    sweeper's, which starts a chain the moment it falls due, not when the quiet window
+    ends."""
+    make_subscribers(session, 10)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id, settings=settings)
+    ended = utcnow()
+    retry_at = ended + timedelta(seconds=wait)
+    rows = session.scalars(select(Delivery.id).where(Delivery.issue_id == issue_id).order_by(Delivery.id)).all()
+    session.execute(update(Delivery).where(Delivery.id.in_(rows[1:])).values(
+        status="sent", sent_at=ended, updated_at=ended, attempts=1))
+    session.execute(update(Delivery).where(Delivery.id == rows[0]).values(
+        status="deferred", next_attempt_at=retry_at, updated_at=ended, attempts=1, last_reply="451 try later"))
+    session.commit()
+
+    now, countdowns = ended, []
+    while (countdown := next_run(RunResult(), retry_at, now)) is not None and now < retry_at:
+        assert 0 < countdown <= MAX_COUNTDOWN
+        countdowns.append(countdown)
+        now += timedelta(seconds=countdown)
+    assert countdowns == pytest.approx(hops)
+    due = sweep(session, settings, now=retry_at + timedelta(seconds=1)).to_dispatch
+    assert due == ([] if hops else [issue_id])
