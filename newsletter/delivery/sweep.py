@@ -42,11 +42,9 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
     """
     now = now or utcnow()
     result = Sweep()
-    lost_leases = (_t.c.status == D.SENDING) & (_t.c.lease_expires_at < now)
-    lost = set(session.scalars(select(_t.c.issue_id).where(lost_leases).distinct()))
-    result.expired = session.execute(
+    handed_back = session.execute(
         update(_t)
-        .where(lost_leases)
+        .where(_t.c.status == D.SENDING, _t.c.lease_expires_at < now)
         .values(
             status=case((_t.c.attempts >= settings.send_max_attempts, D.FAILED.value), else_=D.DEFERRED.value),
             last_reply=LOST,
@@ -54,7 +52,9 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
             next_attempt_at=now,
             updated_at=now,
         )
-    ).rowcount or 0
+        .returning(_t.c.issue_id)
+    ).scalars().all()
+    lost, result.expired = set(handed_back), len(handed_back)
     for issue_id in session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING)):
         has_rows = session.scalar(select(exists().where(Delivery.issue_id == issue_id)))
         if not has_rows:
