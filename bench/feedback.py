@@ -1,7 +1,7 @@
 """Benchmark the ways feedback comes in: bounce mails through `newsletter bounces` over
 SMTP, and signed events through one webhook (Mailgun's) under gunicorn.
 
-    python bench/feedback.py [--events 5000] [--connections 8] [--web-workers 4]
+    python bench/feedback.py [--events 5000] [--connections 8] [--web-workers 4] [--worker-concurrency 2]
 
 It makes a scratch database on the PostgreSQL server (default 127.0.0.1:5432, db
 `test`), loads 2 × N subscribers who were all sent one issue, starts the real
@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--receiver-processes", type=int, default=2, help="`newsletter bounces --processes`")
+    parser.add_argument("--worker-concurrency", type=int, default=2,
+                        help="Celery worker processes applying the inbox (docker-compose runs 4)")
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     args = parser.parse_args()
 
@@ -238,7 +240,8 @@ def main() -> None:
                                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
             wait_port(smtp_port if name == "bounces" else web_port, parts[name], log)
         celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
-        for name, command in (("worker", ["worker", "-Q", "default", "--concurrency", "1", "-n", f"bench-{run_id}@%h"]),
+        for name, command in (("worker", ["worker", "-Q", "default", "--concurrency", str(args.worker_concurrency),
+                                           "-n", f"bench-{run_id}@%h"]),
                               ("beat", ["beat", "--schedule", str(work / "beat-schedule")])):
             parts[name] = subprocess.Popen([*celery, *command, "--loglevel", "WARNING"], env=env, cwd=ROOT,
                                            stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT)
@@ -302,6 +305,7 @@ def main() -> None:
             if errors:
                 print(f"{label}: {len(errors)} client processes failed, first: {errors[0]!r}")
         smtp_rate, hook_rate = args.events / smtp_seconds, args.events / hook_seconds
+        print(f"one Celery worker, {args.worker_concurrency} processes, applies the inbox")
         print(f"SMTP receiver ({args.receiver_processes} processes): {args.events} bounce mails answered in "
               f"{smtp_answered:.1f}s, applied in {smtp_seconds:.1f}s, over {args.connections} connections")
         print(f"Mailgun webhook: {args.events} events answered in {hook_answered:.1f}s, applied in "
