@@ -27,15 +27,20 @@ DRAIN_SECONDS = 60.0  # a task hands over to the next hint after this long
 @shared_task
 def apply_feedback() -> int:
     """Apply waiting entries in sets until none is left (or DRAIN_SECONDS passed)."""
-    applied, started = 0, time.monotonic()
-    while time.monotonic() - started < DRAIN_SECONDS:
-        with database().session() as session:
-            drained = inbox.apply_waiting(session, settings())
+    return drain(database(), settings()).applied
+
+
+def drain(db, config, seconds: float = DRAIN_SECONDS) -> inbox.Drained:
+    """The task's loop, one set per commit (the tests drain with it too)."""
+    total, started = inbox.Drained(0, 0), time.monotonic()
+    while time.monotonic() - started < seconds:
+        with db.session() as session:
+            drained = inbox.apply_waiting(session, config)
             session.commit()
-        applied += drained.applied
+        total = inbox.Drained(total.applied + drained.applied, total.failed + drained.failed)
         if drained.applied + drained.failed < inbox.APPLY_BATCH:
             break
-    return applied
+    return total
 
 
 def feedback_scan(app) -> Callable[[], None]:
