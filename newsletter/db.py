@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -111,6 +111,19 @@ class Database:
     def __init__(self, url: str, **engine_kwargs):
         self.engine = make_engine(url, **engine_kwargs)  # ping_idle_seconds, and create_engine's own
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._url, self._engine_kwargs, self._autocommit_engine = url, engine_kwargs, None
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection outside any transaction, for a write that is one statement and
+        atomic by itself (a webhook's INSERT into the inbox): no BEGIN, no COMMIT, one
+        round trip, durable when it returns. Its own small pool, whose connections
+        stay in autocommit, so nothing is switched back and forth per request."""
+        if self._autocommit_engine is None:
+            self._autocommit_engine = make_engine(self._url, isolation_level="AUTOCOMMIT", pool_size=2,
+                                                  **self._engine_kwargs)
+        with self._autocommit_engine.connect() as connection:
+            yield connection
 
     @property
     def is_postgresql(self) -> bool:
@@ -130,6 +143,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._autocommit_engine is not None:
+            self._autocommit_engine.dispose()
 
 
 def insert_for(session: Session):

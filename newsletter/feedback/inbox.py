@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -47,10 +48,13 @@ def put_mails(session: Session, mails: list[Mail]) -> None:
             {"source": m.source, "mail": m.raw, "addresses": "\n".join(m.addresses), "events": ""} for m in mails])
 
 
-def put_events(session: Session, events: list[Event]) -> None:
-    """Store one webhook request's verified, parsed events (one provider's); never commits."""
+def put_events(db: Session | Connection, events: list[Event]) -> None:
+    """Store one webhook request's verified, parsed events (one provider's) in one
+    statement; never commits. A connection in autocommit (`Database.autocommit`) makes
+    the statement its own transaction."""
     if events:
-        session.connection().execute(insert(InboxEntry.__table__), [
+        connection = db.connection() if isinstance(db, Session) else db
+        connection.execute(insert(InboxEntry.__table__), [
             {"source": events[0].source, "mail": b"", "addresses": "",
              "events": json.dumps([_dumped(e) for e in events])}])
 

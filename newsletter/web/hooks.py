@@ -3,10 +3,11 @@
 The handler is the same for every provider: 404 while the provider's setting is
 empty (an unconfigured hook is not there at all); the provider's module verifies
 the signature on the raw body before it parses it (401/403), then parses (400);
-then the verified events go into the feedback inbox in one INSERT and the request
-commits and answers. A worker applies them through the policy, which records each
-once per provider event id, so a provider that retries (or replays) changes nothing twice. Machine clients: JSON answers, no cookies, no
-CSRF token (the signature is the authority).
+then the verified events go into the feedback inbox in one INSERT outside a
+transaction (its own commit), and the request answers. A worker applies them
+through the policy, which records each once per provider event id, so a provider
+that retries (or replays) changes nothing twice. Machine clients: JSON answers, no
+cookies, no CSRF token (the signature is the authority).
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from ..db import utcnow
 from ..feedback import inbox
 from ..feedback.hooks import HookMalformed, HookRefused, mailgun, postmark, sendgrid, ses
 from ..feedback.parsers import clean
-from .context import get_session
 from .security import csrf
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,8 @@ def receive(provider: str):
             return _answer(502, error="could not confirm the subscription; SNS will send it again")
         log.info("confirmed an SNS subscription")
         return _answer(200, confirmed=True)
-    session = get_session()
     # One INSERT, atomic by itself: outside a transaction it needs no BEGIN and no COMMIT
     # round trip, so the provider's answer waits for one statement, still durable.
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    inbox.put_events(session, received.events)
-    session.commit()
+    with current_app.extensions["db"].autocommit() as connection:
+        inbox.put_events(connection, received.events)
     return _answer(200, accepted=len(received.events), ignored=received.ignored)
