@@ -131,3 +131,12 @@ def test_two_workers_take_different_entries(db, session, settings, sent):
         second.commit()
         first.commit()
     assert set(actions(db)) == {"h0", "h1", "h2", "h3"}
+
+
+def test_events_put_outside_a_transaction_are_stored_without_a_commit(db):
+    """What a webhook request does: one INSERT on `Database.autocommit()`, nothing else.
+    Were the connection in a transaction, leaving the block would roll it back."""
+    with db.autocommit() as connection:
+        inbox.put_events(connection, [hook(FeedbackKind.COMPLAINT, "a1", delivery_id=1)])
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboxEntry)) == 1
