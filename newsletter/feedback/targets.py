@@ -4,8 +4,9 @@ An event is tied to a delivery (hence an issue and a subscriber) by what can be
 trusted: the verified VERP address, the original Message-ID when the report is
 signed or came to a verified address, or (for a provider that gives only the
 address) the last copy sent to it. When retention has deleted the copy's row, the
-subscriber a verified id names is the target, with no copy. The inbox applies events in sets, so the copies
-are looked up per kind of tie, one query each, not one query per event.
+subscriber a verified id names is the target, with no copy. The inbox applies
+events in sets, so the copies are looked up per kind of tie, one query each, not
+one query per event.
 """
 from __future__ import annotations
 
