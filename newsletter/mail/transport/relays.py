@@ -31,7 +31,7 @@ from .smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 
-COUNT_EVERY = 50  # accepted messages per write of the shares (and at most every COUNT_SECONDS)
+COUNT_EVERY = 500  # accepted messages per write of the shares (and at most every COUNT_SECONDS)
 COUNT_SECONDS = 2.0
 
 
