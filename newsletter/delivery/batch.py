@@ -1,6 +1,7 @@
 """One claimed batch in a worker's hands: its outcomes, buffered and written in bulk
 under the claim's lease, and the heartbeat thread that renews that lease (and the
-group's connection slot) while it is in hand. The run's tallies are a `RunResult`.
+group's connection slot) while it is in hand; the next batch, claimed ahead while
+this one sends (`Ahead`). The run's tallies are a `RunResult`.
 
 Outcomes are written behind the sending: every WRITE_EVERY outcomes go to a writer
 thread (one write in flight at a time) while the next copies go out, so the
@@ -74,6 +75,12 @@ class Batch:
             self.claim.lease = lease
         if self.on_renew is not None:
             self.on_renew()
+
+    def refresh(self) -> None:
+        """Renew now a lease the heartbeat's next beat might come too late for (a claim
+        taken ahead while a slow batch went out): beats come every two margins."""
+        if utcnow() >= self.claim.lease - 3 * self.margin:
+            self.renew()
 
     def expiring(self) -> bool:
         """Our own clock says the lease is nearly out: the heartbeat could not renew it
@@ -171,3 +178,53 @@ class Heartbeat(threading.Thread):
     def stop(self) -> None:
         self._stopped.set()
         self.join()
+
+
+class Ahead:
+    """The group's next batch, claimed by a thread of its own while this one sends, so
+    the claim's round trips overlap the relay's instead of coming between batches.
+
+    Only for a group alone in its run (no other group has rows due: taking its next
+    turn now skips nobody's). The rows are ours under a lease from the moment they are
+    claimed, so a run that ends or a group that must rest (`drop`) hands them back;
+    a killed worker's come back when the lease runs out, like any claim's.
+    """
+
+    def __init__(self, claimer: ThreadPoolExecutor, db: Database, settings: Settings, issue_id: int, pacer,
+                 group: str, successes: int, refund: int):
+        self.db, self.pacer, self.group = db, pacer, group
+        self.unused = 0
+        self.future = claimer.submit(self._claim, settings, issue_id, successes, refund)
+
+    def _claim(self, settings: Settings, issue_id: int, successes: int, refund: int):
+        granted, _ = self.pacer.take(self.group, settings.send_batch_size, successes, refund)
+        if not granted:
+            return 0, None
+        with self.db.session() as session:
+            claim = ledger.claim(session, settings, issue_id, group=self.group, limit=granted)
+            session.commit()
+        return granted, claim
+
+    def adopt(self) -> tuple[int, ledger.Claim | None] | None:
+        """(granted, the claim: None if the issue stopped sending) with the group's
+        connection slot held again, as a claim in turn would be; None if there is
+        nothing to take over (the rows, if any, went back)."""
+        granted, claim = self.future.result()
+        if granted and self.pacer.hold(self.group):
+            return granted, claim
+        self._give_back(claim)
+        self.unused = granted  # the pacer's grant, given back at the group's next take
+        return None
+
+    def drop(self) -> None:
+        """Hand the claimed rows back untried; never raises (the run is ending anyway)."""
+        try:
+            self._give_back(self.future.result()[1])
+        except Exception:  # noqa: BLE001 - the lease runs out and the rows are due again
+            log.exception("handing back a batch claimed ahead failed")
+
+    def _give_back(self, claim: ledger.Claim | None) -> None:
+        if claim is not None and claim.rows:
+            with self.db.session() as session:
+                ledger.release(session, claim.lease, [r.delivery_id for r in claim.rows])
+                session.commit()

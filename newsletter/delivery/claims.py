@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import recipients
+from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
@@ -25,10 +27,21 @@ from .models import Delivery
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
+_s = Subscriber.__table__
+# A claim's rows with what their copies need, in id order; built once.
+_IN_HAND = (
+    select(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant, _s.c.email, _s.c.unsubscribe_token,
+           _s.c.manage_token, recipients.receiving().label("receiving"))
+    .select_from(_t.outerjoin(_s, _s.c.id == _t.c.subscriber_id))
+    .where(_t.c.issue_id == bindparam("b_issue"), _t.c.status == D.SENDING,
+           _t.c.lease_expires_at == bindparam("b_lease", type_=_t.c.lease_expires_at.type))
+    .order_by(_t.c.id)
+)
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
+    """A claimed row and what its copy needs (a tuple: one is made per message)."""
+
     delivery_id: int
     subscriber_id: int
     email: str
@@ -71,33 +84,35 @@ def claim(session: Session, settings: Settings, issue_id: int, now: datetime | N
     elif group is not None:
         due = due.where(Delivery.pacing_group == group)
     due = due.limit(min(limit or settings.send_batch_size, settings.send_batch_size)).with_for_update(skip_locked=True)
-    taken = session.execute(
+    conn = session.connection()  # Core rows: no ORM objects for a batch of hundreds
+    taken = set(conn.scalars(
         update(_t)
         .where(_t.c.id.in_(due.scalar_subquery()))
         .values(status=D.SENDING, lease_expires_at=lease, attempts=_t.c.attempts + 1, updated_at=now)
-        .returning(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant)
-    ).all()
+        .returning(_t.c.id)
+    ))
     result = Claim(lease=lease)
     if not taken:
         return result
-    subscribers = recipients.for_sending(session, [row.subscriber_id for row in taken])
     skipped = []
-    for row in taken:
-        sub = subscribers.get(row.subscriber_id)
-        if sub is None or not sub.receiving:
+    # Read back by the lease, not by an IN list of every id taken; the ids decide
+    # (another worker's claim could carry the same lease to the microsecond).
+    for row in conn.execute(_IN_HAND, {"b_issue": issue_id, "b_lease": lease}):
+        if row.id not in taken:
+            continue
+        if not row.receiving:  # left since the snapshot (or gone: the outer join gives NULL)
             skipped.append(row.id)
         else:
-            result.rows.append(Claimed(row.id, row.subscriber_id, sub.email, sub.unsubscribe_token, row.attempts,
-                                       sub.manage_token, row.variant))
+            result.rows.append(Claimed(row.id, row.subscriber_id, row.email, row.unsubscribe_token, row.attempts,
+                                       row.manage_token, row.variant))
     if skipped:
-        session.execute(
+        conn.execute(
             update(_t)
             .where(_t.c.id.in_(skipped))
             .values(status=D.SKIPPED, lease_expires_at=None, last_reply="no longer subscribed at send time",
                     updated_at=now)
         )
         result.skipped = len(skipped)
-    result.rows.sort(key=lambda r: r.delivery_id)
     return result
 
 

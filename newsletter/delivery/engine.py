@@ -8,7 +8,9 @@ most that many once its lease expires). A heartbeat thread renews the lease of
 the batch in hand every third of SEND_LEASE_SECONDS, so the lease can be short:
 rows stay ours however slow the relay, and a dead worker's rows are due again
 within about a minute (`batch`). One connection is opened and reused for every
-batch this run claims. The engine speaks only the transport's verdicts.
+batch this run claims. The engine speaks only the transport's verdicts. While a
+group is the only one with rows due, its next batch is claimed (`batch.Ahead`)
+while the current one sends, so no claim waits between batches.
 
 Batches are claimed per receiving-domain group, in turns (`lanes`), each as large
 as the group's pacing grants now (`pacing`): a throttled group (THROTTLED: 421,
@@ -32,7 +34,7 @@ from ..mail.headers import HeaderError
 from ..mail.transport import Connection, Transport, TransportError, Verdict, transport_for
 from ..readers import variants
 from . import groups, ledger, pacing, rate
-from .batch import FLUSH_EVERY, Batch, Heartbeat, RunResult  # noqa: F401 - FLUSH_EVERY: what a kill may cost
+from .batch import FLUSH_EVERY, Ahead, Batch, Heartbeat, RunResult  # noqa: F401 - FLUSH_EVERY: what a kill may cost
 from .lanes import Lanes
 from .models import DeliveryStatus as D
 
@@ -85,37 +87,44 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     heartbeat = Heartbeat(settings.send_lease_seconds)
     heartbeat.start()
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")  # writes behind the sending
+    claimer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead")
+    ahead: Ahead | None = None
     try:
         while True:
-            group = lanes.next()
-            if group is None:
-                wait = lanes.wait()
-                if wait is None:
-                    break  # no group has rows due now
-                if wait > MAX_PACED_SLEEP or time.monotonic() + wait >= deadline:
-                    result.stopped, result.paced_for = "paced", wait
-                    break
-                time.sleep(wait)
-                continue
-            if not pacer.hold(group):  # the group's connections are all in use
-                lanes.hold(group, SLOT_RETRY_SECONDS)
-                continue
-            granted, wait = pacer.take(group, settings.send_batch_size, lanes.accepted.pop(group, 0),
-                                       lanes.unused.pop(group, 0))
-            if not granted:
-                pacer.let_go(group)
-                lanes.hold(group, wait)
-                continue
-            with db.session() as session:
-                claim = ledger.claim(session, settings, issue_id, group=group, limit=granted)
-                session.commit()
+            taken, ahead = (_adopt(ahead, lanes) if ahead is not None else None), None
+            if taken is not None:
+                group, granted, claim = taken
+            else:
+                group = lanes.next()
+                if group is None:
+                    wait = lanes.wait()
+                    if wait is None:
+                        break  # no group has rows due now
+                    if wait > MAX_PACED_SLEEP or time.monotonic() + wait >= deadline:
+                        result.stopped, result.paced_for = "paced", wait
+                        break
+                    time.sleep(wait)
+                    continue
+                if not pacer.hold(group):  # the group's connections are all in use
+                    lanes.hold(group, SLOT_RETRY_SECONDS)
+                    continue
+                granted, wait = pacer.take(group, settings.send_batch_size, lanes.accepted.pop(group, 0),
+                                           lanes.unused.pop(group, 0))
+                if not granted:
+                    pacer.let_go(group)
+                    lanes.hold(group, wait)
+                    continue
+                with db.session() as session:
+                    claim = ledger.claim(session, settings, issue_id, group=group, limit=granted)
+                    session.commit()
             if claim is None:
                 pacer.let_go(group)
                 result.stopped = "not sending"
                 break
             result.skipped += claim.skipped
             lanes.unused[group] += granted - len(claim.rows)
-            if len(claim.rows) + claim.skipped < granted:
+            more = len(claim.rows) + claim.skipped >= granted
+            if not more:
                 lanes.done(group)  # that was the last of what is due now in this group
             if not claim.rows:
                 pacer.let_go(group)
@@ -125,6 +134,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
             batch = heartbeat.batch = Batch(db, settings, claim, result, issue_id, lambda g=group: pacer.hold(g),
                                             writer)
             try:
+                batch.refresh()
                 if prepared is None:
                     batch.release_rest(claim.rows)
                     break
@@ -140,9 +150,15 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                         stop = batch.stop(claim.rows, exc.outcome, issue_id)
                 if connection is not None:
                     turn = _Turn(pacer, lanes, group)
+                    if more and lanes.alone(group):  # its next turn is this group's anyway: claim it now
+                        ahead = Ahead(claimer, db, settings, issue_id, pacer, group, lanes.accepted.pop(group, 0),
+                                      lanes.unused.pop(group, 0))
                     connection, stop = _send_batch(settings, issue_id, prepared, connection, limiter, batch,
                                                    deadline, turn)
                     turn.tally(batch)
+                    if turn.rests and ahead is not None:  # throttled: the group waits, its next batch too
+                        ahead.drop()
+                        ahead = None
             finally:
                 batch.settle()  # returned normally: flushed already; else the write in flight ends first
                 heartbeat.batch = None
@@ -154,6 +170,9 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                 result.more_due = True
                 break
     finally:
+        if ahead is not None:  # the run ends before its turn
+            ahead.drop()
+        claimer.shutdown(wait=True)
         writer.shutdown(wait=True)
         heartbeat.stop()
         limiter.close()
@@ -173,7 +192,7 @@ class _Turn:
 
     def __init__(self, pacer, lanes: Lanes, group: str):
         self.pacer, self.lanes, self.group = pacer, lanes, group
-        self.started, self.tallied = time.monotonic(), False
+        self.started, self.tallied, self.rests = time.monotonic(), False, False
 
     def tally(self, batch: Batch) -> None:
         if not self.tallied:
@@ -189,6 +208,17 @@ class _Turn:
         batch.add(rows[index], ledger.THROTTLED, reply, lane_delay)
         batch.release_rest(rows[index + 1:])
         self.lanes.hold(self.group, gap)
+        self.rests = True
+
+
+def _adopt(ahead: Ahead, lanes: Lanes) -> tuple[str, int, ledger.Claim | None] | None:
+    """The batch claimed ahead as this turn's (group, grant, claim), or None: its rows
+    went back, and its grant goes back at the group's next take."""
+    taken = ahead.adopt()
+    if taken is None:
+        lanes.unused[ahead.group] += ahead.unused
+        return None
+    return (ahead.group, *taken)
 
 
 def _variants(db, key, transport, issue_id, whole):

@@ -47,6 +47,10 @@ class Lanes:
     def done(self, group: str) -> None:
         self.empty.add(group)
 
+    def alone(self, group: str) -> bool:
+        """No other group has rows left in this run: every next turn is `group`'s."""
+        return all(other in self.empty for other in self.order if other != group)
+
     def sent(self, group: str, count: int, started: float) -> None:
         """`count` messages of the group went out since `started` (monotonic)."""
         if count:

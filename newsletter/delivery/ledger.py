@@ -16,10 +16,10 @@ The sweeper (`sweep`) is the safety net over all of it. Category variants: `cate
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import Update, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import recipients, suppression
@@ -37,9 +37,8 @@ from .models import DeliveryStatus as D
 _t = Delivery.__table__
 
 
-@dataclass(frozen=True)
-class RowResult:
-    """What to write for one claimed row."""
+class RowResult(NamedTuple):
+    """What to write for one claimed row (a tuple: one is made per message)."""
 
     delivery_id: int
     subscriber_id: int
@@ -47,6 +46,22 @@ class RowResult:
     status: str  # sent, deferred, bounced, failed, or THROTTLED
     reply: str
     retry_in: float = 0.0  # THROTTLED: seconds until its group may take it again
+
+
+def _recorded(**values) -> Update:
+    """An outcome's UPDATE, built once: guarded by the lease (`b_lease`), so a worker
+    whose lease ran out writes nothing over a newer claim; each row by `b_id`."""
+    return update(_t).where(_t.c.id == bindparam("b_id"), _held).values(**values, **_done)
+
+
+_held = (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == bindparam("b_lease", type_=_t.c.lease_expires_at.type))
+_done = dict(lease_expires_at=None, updated_at=bindparam("b_now", type_=_t.c.updated_at.type))
+_RECORD_SENT = (update(_t).where(_t.c.id.in_(bindparam("b_ids", expanding=True)), _held)
+                .values(status=D.SENT, last_reply=bindparam("b_reply"), sent_at=bindparam("b_now"), **_done))
+_RECORD_DEFERRED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), next_attempt_at=bindparam("b_next"))
+_RECORD_THROTTLED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), attempts=_t.c.attempts - 1,
+                              throttles=_t.c.throttles + 1, next_attempt_at=bindparam("b_next"))
+_RECORD_FINAL = _recorded(status=bindparam("b_status"), last_reply=bindparam("b_reply"))
 
 
 # Not a row state: a deferral the receiving side asked for by limiting our pace. The
@@ -146,7 +161,7 @@ def record(
     A deferred row that has used its last attempt becomes `failed` with its reason.
     """
     now = now or utcnow()
-    guard = (_t.c.id == bindparam("b_id")) & (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == lease)
+    held = {"b_lease": lease, "b_now": now}
     sent: dict[str, list[int]] = {}  # by reply: a relay says the same words to nearly every copy
     deferred, final, bounced, retries, throttled = [], [], [], [], []
     for o in outcomes:
@@ -156,33 +171,24 @@ def record(
         elif o.status == THROTTLED:
             when = now + timedelta(seconds=o.retry_in)
             retries.append(when)
-            throttled.append({"b_id": o.delivery_id, "b_reply": reply, "b_next": when})
+            throttled.append({**held, "b_id": o.delivery_id, "b_reply": reply, "b_next": when})
         elif o.status == D.DEFERRED and o.attempts < settings.send_max_attempts:
             when = now + timedelta(seconds=backoff(settings, o.attempts))
             retries.append(when)
-            deferred.append({"b_id": o.delivery_id, "b_reply": reply, "b_next": when})
+            deferred.append({**held, "b_id": o.delivery_id, "b_reply": reply, "b_next": when})
         elif o.status == D.DEFERRED:
-            final.append({"b_id": o.delivery_id, "b_status": D.FAILED.value,
+            final.append({**held, "b_id": o.delivery_id, "b_status": D.FAILED.value,
                           "b_reply": f"gave up after {o.attempts} attempts: {reply}"})
         else:
-            final.append({"b_id": o.delivery_id, "b_status": o.status, "b_reply": reply})
+            final.append({**held, "b_id": o.delivery_id, "b_status": o.status, "b_reply": reply})
             if o.status == D.BOUNCED:
                 bounced.append((o.subscriber_id, reply))
     conn = session.connection()
-    done = dict(lease_expires_at=None, updated_at=now)
     for reply, ids in sent.items():  # one statement per reply, not one per row
-        conn.execute(update(_t).where(_t.c.id.in_(ids), _t.c.status == D.SENDING, _t.c.lease_expires_at == lease)
-                     .values(status=D.SENT, last_reply=reply, sent_at=now, **done))
-    if deferred:
-        conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
-                                                    next_attempt_at=bindparam("b_next"), **done), deferred)
-    if throttled:
-        conn.execute(update(_t).where(guard).values(status=D.DEFERRED, last_reply=bindparam("b_reply"),
-                                                    attempts=_t.c.attempts - 1, throttles=_t.c.throttles + 1,
-                                                    next_attempt_at=bindparam("b_next"), **done), throttled)
-    if final:
-        conn.execute(update(_t).where(guard).values(status=bindparam("b_status"), last_reply=bindparam("b_reply"),
-                                                    **done), final)
+        conn.execute(_RECORD_SENT, {**held, "b_ids": ids, "b_reply": reply})
+    for statement, rows in ((_RECORD_DEFERRED, deferred), (_RECORD_THROTTLED, throttled), (_RECORD_FINAL, final)):
+        if rows:
+            conn.execute(statement, rows)
     suppression.mark_bounced(session, bounced, now)
     return retries
 

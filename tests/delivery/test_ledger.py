@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from support.delivery import (
     FAST_RETRIES,
     address,
@@ -130,6 +130,24 @@ def test_unsubscribe_before_claim_gets_nothing(app, db, session, smtp, settings)
         late_email = s.get(Subscriber, late).email
     assert late_email not in got and len(got) == 29
     assert status_counts(db, issue_id) == {"sent": 29, "skipped": 1}
+
+
+def test_a_batch_claimed_ahead_goes_back_when_the_run_ends(app, db, session, smtp, env):
+    """One group: its next batch is claimed while one sends. A run whose budget is
+    spent after that batch hands the next one back untried, not left under a lease."""
+    settings = load_settings({**env, "PACING_GROUPS": ""})
+    make_subscribers(session, 60)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id)
+    session.commit()
+    result = engine.run(db, settings, issue_id, budget_seconds=0)
+    assert result.sent == 20 and result.more_due
+    assert status_counts(db, issue_id) == {"sent": 20, "pending": 40}
+    with db.session() as s:
+        assert s.scalar(select(func.max(Delivery.attempts)).where(Delivery.status == "pending")) == 0
+    assert engine.run(db, settings, issue_id).sent == 40
+    got = recipients(smtp)
+    assert len(got) == 60 and set(got.values()) == {1}
 
 
 def _claim_and_let_lapse(db, session, settings, count: int):

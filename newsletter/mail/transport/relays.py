@@ -31,7 +31,7 @@ from .smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 
-COUNT_EVERY = 50  # accepted messages per write of the shares (and at most every COUNT_SECONDS)
+COUNT_EVERY = 500  # accepted messages per write of the shares (and at most every COUNT_SECONDS)
 COUNT_SECONDS = 2.0
 
 
@@ -133,6 +133,7 @@ class PoolConnection:
     def __init__(self, pool: RelayPool, member: Member, connection: Connection):
         self.pool, self.member, self.connection = pool, member, connection
         self.counts: Counter = Counter()
+        self.uncounted = 0  # sum(self.counts.values()), kept rather than summed per message
         self.counted_at = time.monotonic()
 
     @property
@@ -151,7 +152,8 @@ class PoolConnection:
                 continue
             if outcome.accepted:
                 self.counts[self.member.key] += 1
-                if sum(self.counts.values()) >= COUNT_EVERY or time.monotonic() - self.counted_at >= COUNT_SECONDS:
+                self.uncounted += 1
+                if self.uncounted >= COUNT_EVERY or time.monotonic() - self.counted_at >= COUNT_SECONDS:
                     self.flush()
             return outcome
 
@@ -170,6 +172,7 @@ class PoolConnection:
 
     def flush(self) -> None:
         counts, self.counts, self.counted_at = self.counts, Counter(), time.monotonic()
+        self.uncounted = 0
         self.pool.count(counts)
 
     def alive(self) -> bool:

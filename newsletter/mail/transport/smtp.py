@@ -89,7 +89,8 @@ class SmtpConnection:
         if data[0] == 354 and mail[0] == 250 and rcpt[0] in (250, 251):
             smtp.send(message + b".\r\n")
             final = self._closing(smtp.getreply())
-            return Outcome(verdict_for("data", final[0], _reply(*final)), _reply(*final))
+            reply = _reply(*final)
+            return Outcome(verdict_for("data", final[0], reply), reply)
         if data[0] == 354:  # the relay wants a body for a refused envelope: end it empty
             smtp.send(b".\r\n")
             smtp.getreply()
