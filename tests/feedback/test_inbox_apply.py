@@ -6,20 +6,17 @@ import pytest
 from sqlalchemy import func, select
 from support import bounces
 from support.delivery import sent_to
-from support.feedback import apply_inbox
+from support.feedback import DOMAIN, apply_inbox, bounce_settings
 
-from newsletter.config import load_settings
 from newsletter.feedback import inbox, policy
 from newsletter.feedback.models import FeedbackEvent, FeedbackKind, InboundMessage, InboxEntry
 from newsletter.mail.verp import Verp
 from newsletter.models import Delivery, Subscriber
 
-DOMAIN = "bounces.verdicts.test"
-
 
 @pytest.fixture
 def settings(env):
-    return load_settings({**env, "BOUNCE_DOMAIN": DOMAIN})
+    return bounce_settings(env)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 from support import bounces
 from support.delivery import make_finished_issue, make_subscribers
+from support.feedback import DOMAIN, bounce_settings
 
-from newsletter.config import load_settings
 from newsletter.delivery import retention
 from newsletter.feedback import inbound, policy
 from newsletter.feedback.models import FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage
@@ -15,12 +15,10 @@ from newsletter.mail import verp as kinds
 from newsletter.mail.verp import Verp
 from newsletter.models import Delivery, Subscriber
 
-DOMAIN = "bounces.verdicts.test"
-
 
 @pytest.fixture
 def settings(env):
-    return load_settings({**env, "BOUNCE_DOMAIN": DOMAIN})
+    return bounce_settings(env)
 
 
 @pytest.fixture
