@@ -217,9 +217,13 @@ class Ahead:
         return None
 
     def drop(self) -> None:
-        """Hand the claimed rows back untried; never raises (the run is ending anyway)."""
+        """Hand the claimed rows back untried, and the pacer's grant with them (in
+        `unused`): a warm-up day must not count copies never sent. Never raises (the
+        run is ending, or the group resting, anyway)."""
         try:
-            self._give_back(self.future.result()[1])
+            granted, claim = self.future.result()
+            self.unused = granted
+            self._give_back(claim)
         except Exception:  # noqa: BLE001 - the lease runs out and the rows are due again
             log.exception("handing back a batch claimed ahead failed")
 

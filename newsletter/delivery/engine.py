@@ -158,6 +158,7 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                     turn.tally(batch)
                     if turn.rests and ahead is not None:  # throttled: the group waits, its next batch too
                         ahead.drop()
+                        lanes.unused[group] += ahead.unused
                         ahead = None
             finally:
                 batch.settle()  # returned normally: flushed already; else the write in flight ends first
@@ -172,7 +173,9 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
     finally:
         if ahead is not None:  # the run ends before its turn
             ahead.drop()
+            lanes.unused[ahead.group] += ahead.unused
         claimer.shutdown(wait=True)
+        _settle(pacer, lanes)
         writer.shutdown(wait=True)
         heartbeat.stop()
         limiter.close()
@@ -209,6 +212,17 @@ class _Turn:
         batch.release_rest(rows[index + 1:])
         self.lanes.hold(self.group, gap)
         self.rests = True
+
+
+def _settle(pacer, lanes: Lanes) -> None:
+    """Tell the pacer what this run owes it at the end: the successes that let a cut
+    group climb back, and the grants never used, which a warm-up day would otherwise
+    count as sent. Never raises: at worst the day counts a few copies too many."""
+    try:
+        for group, accepted, unused in lanes.owed():
+            pacer.take(group, 0, accepted, unused)
+    except Exception:  # noqa: BLE001 - a Redis gone now costs a little of today's cap, not the run's tallies
+        log.exception("settling the run with the pacer failed")
 
 
 def _adopt(ahead: Ahead, lanes: Lanes) -> tuple[str, int, ledger.Claim | None] | None:

@@ -51,6 +51,12 @@ class Lanes:
         """No other group has rows left in this run: every next turn is `group`'s."""
         return all(other in self.empty for other in self.order if other != group)
 
+    def owed(self) -> list[tuple[str, int, int]]:
+        """(group, accepted, unused) not yet told to the pacer, and forget them."""
+        owed = [(g, self.accepted.pop(g, 0), self.unused.pop(g, 0))
+                for g in sorted(set(self.accepted) | set(self.unused))]
+        return [o for o in owed if o[1] or o[2]]
+
     def sent(self, group: str, count: int, started: float) -> None:
         """`count` messages of the group went out since `started` (monotonic)."""
         if count:

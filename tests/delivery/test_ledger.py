@@ -2,8 +2,9 @@
 sends through a real worker (threads) to the real test SMTP server."""
 from __future__ import annotations
 
+import secrets
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -19,7 +20,7 @@ from support.delivery import (
 )
 
 from newsletter.config import load_settings
-from newsletter.delivery import control, engine, ledger, sweep
+from newsletter.delivery import control, engine, ledger, pacing, sweep
 from newsletter.delivery import report as reports
 from newsletter.models import Delivery, Issue, Subscriber
 from workers.delivery import dispatch_issue, sweep_deliveries
@@ -148,6 +149,27 @@ def test_a_batch_claimed_ahead_goes_back_when_the_run_ends(app, db, session, smt
     assert engine.run(db, settings, issue_id).sent == 40
     got = recipients(smtp)
     assert len(got) == 60 and set(got.values()) == {1}
+
+
+def test_a_batch_claimed_ahead_and_handed_back_gives_its_grant_back(app, db, session, smtp, env):
+    """Under a warm-up cap, the day counts what was sent, not what was claimed ahead and
+    handed back: the next run may still send the rest of the day's cap."""
+    settings = load_settings({**env, "PACING_GROUPS": "", "PACING_LIMITS": "other=0/0/50",
+                              "PACING_WARMUP_START": date.today().isoformat(),
+                              "REDIS_KEY_PREFIX": f"{env['REDIS_KEY_PREFIX']}-{secrets.token_hex(3)}"})
+    make_subscribers(session, 60)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id)
+    session.commit()
+    assert engine.run(db, settings, issue_id, budget_seconds=0).sent == 20
+    pacer = pacing.pacer(settings)
+    try:
+        assert pacer.used_today("other") == 20
+    finally:
+        pacer.close()
+    result = engine.run(db, settings, issue_id)
+    assert result.sent == 30 and result.stopped == "paced"
+    assert status_counts(db, issue_id) == {"sent": 50, "pending": 10}
 
 
 def _claim_and_let_lapse(db, session, settings, count: int):
