@@ -1,26 +1,15 @@
-"""The audience as sending sees it: who receives an issue, and what their copy needs.
+"""The audience as sending sees it: who receives an issue.
 
 Delivery snapshots the audience with `snapshot_rows()` inside its own INSERT …
-SELECT, and re-reads each claimed recipient with `for_sending()`, so a person
-who left since the snapshot is skipped, not mailed.
+SELECT, and re-reads each claimed recipient against `receiving()` in the claim's
+own join, so a person who left since the snapshot is skipped, not mailed.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from .models import Subscriber, SubscriberStatus
-
-
-@dataclass(frozen=True)
-class RecipientRow:
-    id: int
-    email: str
-    unsubscribe_token: str
-    receiving: bool
-    manage_token: str
 
 
 def receiving() -> ColumnElement[bool]:
@@ -44,16 +33,3 @@ def snapshot_rows() -> Select:
 def receiving_count(session: Session) -> int:
     """How many an issue would go to if it went now: what editors are told before sending."""
     return session.scalar(select(func.count()).select_from(receiving_ids().subquery())) or 0
-
-
-def for_sending(session: Session, subscriber_ids: list[int]) -> dict[int, RecipientRow]:
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.unsubscribe_token, Subscriber.status,
-               Subscriber.manage_token)
-        .where(Subscriber.id.in_(subscriber_ids))
-    )
-    return {
-        row.id: RecipientRow(row.id, row.email, row.unsubscribe_token, row.status in SubscriberStatus.RECEIVING,
-                             row.manage_token)
-        for row in rows
-    }
