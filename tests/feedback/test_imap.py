@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import func, select
 from support import bounces
 from support.delivery import make_sending_issue, make_subscribers
-from support.feedback import apply_inbox
+from support.feedback import apply_inbox, bounce_settings
 from support.imap_server import ImapServer
 
-from newsletter.config import load_settings
 from newsletter.db import utcnow
 from newsletter.delivery import ledger
 from newsletter.feedback import imap
@@ -30,8 +29,8 @@ def mailbox(tmp_path, monkeypatch):
 
 @pytest.fixture
 def settings(env, mailbox):
-    return load_settings({**env, "BOUNCE_DOMAIN": "bounces.verdicts.test",
-                          "BOUNCE_IMAP_URL": f"imaps://bounces%40verdicts.test:p%40ss%20word@localhost:{mailbox.port}/INBOX"})
+    return bounce_settings(
+        env, BOUNCE_IMAP_URL=f"imaps://bounces%40verdicts.test:p%40ss%20word@localhost:{mailbox.port}/INBOX")
 
 
 @pytest.fixture

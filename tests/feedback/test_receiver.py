@@ -10,10 +10,9 @@ from conftest import free_port
 from sqlalchemy import func, select
 from support import bounces
 from support.delivery import sent_to
-from support.feedback import apply_inbox
+from support.feedback import apply_inbox, bounce_settings
 from support.receiver import deliver
 
-from newsletter.config import load_settings
 from newsletter.db import Database
 from newsletter.feedback import receiver
 from newsletter.feedback.models import FeedbackEvent, InboxEntry
@@ -22,8 +21,7 @@ from newsletter.mail.verp import Verp
 
 @pytest.fixture
 def settings(env):
-    return load_settings({**env, "BOUNCE_DOMAIN": "bounces.verdicts.test",
-                          "BOUNCE_LISTEN": f"127.0.0.1:{free_port()}"})
+    return bounce_settings(env, BOUNCE_LISTEN=f"127.0.0.1:{free_port()}")
 
 
 def serving(db, settings):
