@@ -21,6 +21,18 @@ from ..config import apply_dev_defaults, load_settings
 STARTUP_SECONDS = 3.0
 
 
+def prepare_broker(celery) -> None:
+    """Make the embedded broker's tables and its queues' rows now, once. kombu's
+    SQLAlchemy transport looks a queue up and inserts it if missing: a worker and
+    the scheduler declaring `mail` at the same moment both insert it, and the loser
+    dies of the UNIQUE constraint (seen as `newsletter dev` stopping at start)."""
+    from workers import QUEUES
+
+    with celery.connection_for_write() as conn:
+        for queue in QUEUES:
+            conn.default_channel.queue_declare(queue=queue)
+
+
 def run_dev(port: int, smtp_port: int, instance: str) -> None:
     instance_dir = Path(instance).resolve()
     instance_dir.mkdir(parents=True, exist_ok=True)
@@ -48,8 +60,7 @@ def run_dev(port: int, smtp_port: int, instance: str) -> None:
             "pass --smtp-port with a free port"
         ) from None
     app = create_app(settings)
-    with app.extensions["celery"].connection_for_write() as conn:
-        conn.default_channel  # the embedded broker makes its tables here, before worker and beat race to
+    prepare_broker(app.extensions["celery"])
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "--quiet", "-A", "workers.celery_app", "worker",
