@@ -8,9 +8,11 @@ most that many once its lease expires). A heartbeat thread renews the lease of
 the batch in hand every third of SEND_LEASE_SECONDS, so the lease can be short:
 rows stay ours however slow the relay, and a dead worker's rows are due again
 within about a minute (`batch`). One connection is opened and reused for every
-batch this run claims. The engine speaks only the transport's verdicts. While a
-group is the only one with rows due, its next batch is claimed (`batch.Ahead`)
-while the current one sends, so no claim waits between batches.
+batch this run claims, and a batch's copies go out one announced ahead of the
+next (`stream`): a message waits for one round trip, not two. The engine speaks
+only the transport's verdicts. While a group is the only one with rows due, its
+next batch is claimed (`batch.Ahead`) while the current one sends, so no claim
+waits between batches.
 
 Batches are claimed per receiving-domain group, in turns (`lanes`), each as large
 as the group's pacing grants now (`pacing`): a throttled group (THROTTLED: 421,
@@ -25,25 +27,20 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..audience.tokens import manage_url, unsubscribe_url
 from ..config import Settings
 from ..db import Database
-from ..mail import verp
-from ..mail.compose import Composer, MessageTemplate, Recipient
-from ..mail.headers import HeaderError
-from ..mail.transport import Connection, Transport, TransportError, Verdict, transport_for
+from ..mail.compose import Composer, MessageTemplate
+from ..mail.transport import Connection, Transport, TransportError, transport_for
 from ..readers import variants
-from . import groups, ledger, pacing, rate
+from . import groups, ledger, pacing, rate, stream
 from .batch import FLUSH_EVERY, Ahead, Batch, Heartbeat, RunResult  # noqa: F401 - FLUSH_EVERY: what a kill may cost
 from .lanes import Lanes
-from .models import DeliveryStatus as D
 
 log = logging.getLogger(__name__)
 
 MAX_PACED_SLEEP = 5.0  # seconds a run waits for a held-back group; longer waits end the run
 SLOT_RETRY_SECONDS = 0.2  # a group with every connection in use is asked again after this
 LANE_MAX_SECONDS = 30.0  # a throttled row is due again within this (jittered from the group's pace)
-ROW_STATUS = {Verdict.ACCEPTED: D.SENT, Verdict.RETRY: D.DEFERRED, Verdict.BOUNCE: D.BOUNCED, Verdict.REJECT: D.FAILED}
 # Per process. Frozen content never changes once sending starts, but an id alone is
 # not an identity: a restored or re-created database reuses ids, so the key also
 # holds the settings and the moment sending started.
@@ -153,8 +150,8 @@ def run(db: Database, settings: Settings, issue_id: int, budget_seconds: float =
                     if more and lanes.alone(group):  # its next turn is this group's anyway: claim it now
                         ahead = Ahead(claimer, db, settings, issue_id, pacer, group, lanes.accepted.pop(group, 0),
                                       lanes.unused.pop(group, 0))
-                    connection, stop = _send_batch(settings, issue_id, prepared, connection, limiter, batch,
-                                                   deadline, turn)
+                    copies = stream.Copies(batch, prepared, limiter, deadline, issue_id, settings.base_url)
+                    connection, stop = stream.send(connection, batch, copies, turn)
                     turn.tally(batch)
                     if turn.rests and ahead is not None:  # throttled: the group waits, its next batch too
                         ahead.drop()
@@ -203,13 +200,13 @@ class _Turn:
             self.lanes.sent(self.group, batch.accepted, self.started)
             self.lanes.accepted[self.group] += batch.accepted
 
-    def throttled(self, batch: Batch, rows: list[ledger.Claimed], index: int, reply: str) -> None:
+    def throttled(self, batch: Batch, row: ledger.Claimed, untried: list[ledger.Claimed], reply: str) -> None:
         self.tally(batch)  # this batch so far counts in the rate the group was seen sending at
         rate_now = self.pacer.throttled(self.group, self.lanes.observed(self.group))
         gap = 1.0 / rate_now if rate_now > 0 else 0.0
         lane_delay = min(LANE_MAX_SECONDS, max(1.0, gap) * random.uniform(1.0, 2.0))
-        batch.add(rows[index], ledger.THROTTLED, reply, lane_delay)
-        batch.release_rest(rows[index + 1:])
+        batch.add(row, ledger.THROTTLED, reply, lane_delay)
+        batch.release_rest(untried)
         self.lanes.hold(self.group, gap)
         self.rests = True
 
@@ -250,47 +247,3 @@ def _variants(db, key, transport, issue_id, whole):
         return dated[variant]
 
     return pick
-
-
-def _send_batch(settings, issue_id, prepared, connection, limiter, batch: Batch, deadline: float,
-                turn: _Turn):
-    """Send one claimed batch; return (the connection, or None if it is gone; why it stopped)."""
-    base_url, rows = settings.base_url, batch.claim.rows
-    for index, row in enumerate(rows):
-        if time.monotonic() >= deadline + 30:  # far over budget (slow relay): give the rest back
-            batch.release_rest(rows[index:])
-            batch.result.more_due = True
-            return connection, "budget"
-        template, composer = prepared(row.variant)
-        url = unsubscribe_url(base_url, row.subscriber_id, row.unsubscribe_token)
-        try:
-            payload = template.fill(Recipient(row.email, f"issue-{issue_id}.sub-{row.subscriber_id}", url,
-                                              manage_url=manage_url(base_url, row.subscriber_id, row.manage_token)))
-        except HeaderError as exc:
-            batch.add(row, D.FAILED, str(exc))
-            continue
-        if batch.expiring():
-            batch.release_rest(rows[index:])
-            batch.result.more_due = True
-            return connection, "lease"
-        limiter.acquire()
-        try:
-            bounce_to = composer.envelope_from(verp.ISSUE, verp.copy_ident(row.delivery_id, row.subscriber_id))
-            outcome = connection.send(bounce_to, row.email, payload)
-        except TransportError as exc:
-            connection.close()
-            if exc.outcome.verdict == Verdict.THROTTLED:
-                turn.throttled(batch, rows, index, exc.outcome.reply)
-                return None, ""
-            return None, batch.stop(rows[index:], exc.outcome, issue_id)
-        if outcome.verdict == Verdict.THROTTLED:
-            turn.throttled(batch, rows, index, outcome.reply)
-            return connection, "paused" if batch.paused else ""
-        if outcome.verdict == Verdict.STOP:
-            return connection, batch.stop(rows[index:], outcome, issue_id)
-        batch.add(row, ROW_STATUS[outcome.verdict], outcome.reply)
-        if batch.paused:
-            batch.release_rest(rows[index + 1:])
-            return connection, "paused"
-    batch.flush()
-    return connection, "paused" if batch.paused else ""

@@ -44,10 +44,21 @@ class CaughtMessage:
         return self.part("html")
 
 
+def offer_pipelining(session, hostname: str, responses: list[str]) -> list[str]:
+    """EHLO's answer with PIPELINING, which aiosmtpd supports (it reads one command at a
+    time from a buffered stream) but does not advertise: so the delivery engine talks
+    to the catcher as it does to a real relay, envelopes announced behind bodies."""
+    session.host_name = hostname  # aiosmtpd leaves this to a handler's EHLO hook
+    return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 class _MaildirHandler:
     def __init__(self, maildir: mailbox.Maildir, refuse: dict[str, str] | None = None):
         self.maildir = maildir
         self.refuse = refuse if refuse is not None else {}
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        return offer_pipelining(session, hostname, responses)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.refuse.get(address.lower())

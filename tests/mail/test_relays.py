@@ -15,7 +15,7 @@ from conftest import free_port
 from support.smtp_server import ScriptedSmtpServer
 
 from newsletter.config import load_settings
-from newsletter.mail.transport import TransportError, Verdict, transport_for
+from newsletter.mail.transport import Envelope, TransportError, Verdict, transport_for
 from newsletter.mail.transport.relay_state import enable as enable_relay
 from newsletter.mail.transport.relay_state import overview, relay_key, store_for
 from newsletter.mail.transport.relays import RelayPool
@@ -127,6 +127,27 @@ def test_a_relay_dying_mid_send_hands_the_message_to_the_next(env, servers, sett
     views = {v.name: v for v in overview(relays, tally="t-mid-send")}
     assert views["first"].state == "cooling" and views["second"].state == "ready"
     assert (views["first"].share, views["second"].share) == (1, 1) and views["first"].share_percent == 50.0
+
+
+def test_a_copy_announced_on_a_relay_that_died_goes_whole_through_the_next(env, servers):
+    """The next envelope was written behind a body on the relay that then died: the
+    copy is sent afresh (envelope and body) on the next relay, and goes on announcing."""
+    first, second = servers(), servers()
+    relays = pool_settings(env, f"{url(first.port, name='first')},{url(second.port, weight=0, name='second')}")
+    connection = transport_for(relays, tally="t-announced").connect()
+
+    def copy(to: str, then: str = ""):
+        payload = f"Subject: hi\r\nTo: {to}\r\n\r\nhello\r\n".encode()
+        return connection.send(SENDER, to, payload, Envelope(SENDER, then) if then else None)
+
+    assert copy("one@example.com", then="two@example.com").verdict == Verdict.ACCEPTED
+    first.kill()
+    assert copy("two@example.com", then="three@example.com").verdict == Verdict.ACCEPTED
+    assert copy("three@example.com").verdict == Verdict.ACCEPTED
+    connection.close()
+    assert connection.relay.name == "second"
+    assert [m.recipients for m in first.messages] == [["one@example.com"]]
+    assert [m.recipients for m in second.messages] == [["two@example.com"], ["three@example.com"]]
 
 
 def test_every_relay_down_is_a_retry_for_the_engine(env):

@@ -3,6 +3,7 @@ reply at every stage turned into the verdict the engine acts on."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from support.smtp_server import ScriptedSmtpServer
@@ -10,7 +11,7 @@ from support.smtp_server import ScriptedSmtpServer
 from newsletter.config import load_settings
 from newsletter.mail.compose import Composer, Recipient
 from newsletter.mail.rendering import RenderedMail
-from newsletter.mail.transport import TransportError, Verdict, send_one
+from newsletter.mail.transport import Envelope, TransportError, Verdict, send_one
 from newsletter.mail.transport.smtp import SmtpTransport
 
 SENDER = "newsletter@verdicts.test"
@@ -109,3 +110,66 @@ def test_nobody_listening_is_retry_and_a_refusing_greeting_is_stop(env, settings
     finally:
         server.stop()
     assert raised.value.outcome.verdict == Verdict.STOP and "554" in raised.value.outcome.reply
+
+
+def test_an_announced_copy_goes_out_behind_the_previous_body(env, settings, server):
+    """RFC 2920: the next envelope rides with the body before it, so each copy waits for
+    one round trip; a relay without PIPELINING gets the same copies one step at a time."""
+    transport = transport_for(env, server.port)
+    connection = transport.connect()
+    try:
+        first = connection.send(SENDER, "a@example.com", copy_for(transport, settings, "a@example.com"),
+                                announce=Envelope(SENDER, "b@example.com"))
+        second = connection.send(SENDER, "b@example.com", copy_for(transport, settings, "b@example.com"))
+    finally:
+        connection.close()
+    assert first.verdict == second.verdict == Verdict.ACCEPTED
+    assert [m.recipients for m in server.messages] == [["a@example.com"], ["b@example.com"]]
+    assert b"To: a@example.com" in server.messages[0].data and b"To: b@example.com" in server.messages[1].data
+    behind = [c for c in server.chunks if b"\r\n.\r\nMAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<b@" in c]
+    assert bool(behind) == server.pipelining
+
+
+def test_an_announced_copy_never_sent_is_not_delivered(env, settings, server):
+    """Closing instead of sending the announced copy leaves the relay without its body's
+    final dot, so it delivers nothing; no QUIT is written where a body is awaited."""
+    transport = transport_for(env, server.port)
+    connection = transport.connect()
+    outcome = connection.send(SENDER, "a@example.com", copy_for(transport, settings, "a@example.com"),
+                              announce=Envelope(SENDER, "b@example.com"))
+    assert connection.alive() == (not server.pipelining)  # a NOOP would be read as the announced body
+    connection.close()
+    assert outcome.verdict == Verdict.ACCEPTED
+    time.sleep(0.3)  # let the server's session see the connection end
+    assert [m.recipients for m in server.messages] == [["a@example.com"]]
+    if server.pipelining:
+        assert not any(b"QUIT" in c for c in server.chunks)
+
+
+def test_an_announced_recipient_refused_gets_its_verdict_and_the_connection_goes_on(env, settings, server):
+    server.replies[("rcpt", "b@example.com")] = "550 5.1.1 no such user"
+    transport = transport_for(env, server.port)
+    connection = transport.connect()
+    try:
+        outcomes = [connection.send(SENDER, f"{name}@example.com", copy_for(transport, settings, f"{name}@example.com"),
+                                    announce=Envelope(SENDER, f"{after}@example.com") if after else None)
+                    for name, after in (("a", "b"), ("b", "c"), ("c", ""))]
+    finally:
+        connection.close()
+    assert [o.verdict for o in outcomes] == [Verdict.ACCEPTED, Verdict.BOUNCE, Verdict.ACCEPTED]
+    assert [m.recipients for m in server.messages] == [["a@example.com"], ["c@example.com"]]
+
+
+def test_only_the_announced_copy_may_follow(env, settings):
+    server = ScriptedSmtpServer().start()
+    transport = transport_for(env, server.port)
+    connection = transport.connect()
+    try:
+        connection.send(SENDER, "a@example.com", copy_for(transport, settings, "a@example.com"),
+                        announce=Envelope(SENDER, "b@example.com"))
+        with pytest.raises(RuntimeError):
+            connection.send(SENDER, "c@example.com", copy_for(transport, settings, "c@example.com"))
+    finally:
+        connection.close()
+        server.stop()
+    assert [m.recipients for m in server.messages] == [["a@example.com"]]

@@ -21,11 +21,16 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from newsletter.dev.catcher import offer_pipelining
+
 
 class Sink:
     def __init__(self, log: Path, freeze_after: int, marker: Path | None):
         self.log, self.freeze_after, self.marker = log, freeze_after, marker
         self.accepted = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        return offer_pipelining(session, hostname, responses)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.freeze_after and self.accepted >= self.freeze_after:

@@ -7,6 +7,7 @@ a script (`replies[(stage, address)]`) so any reply at any stage can be tested.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -77,8 +78,8 @@ class ScriptedSmtpServer:
         def say(line: str) -> None:
             conn.sendall(line.encode() + b"\r\n")
 
-        say(self.greeting)
-        with conn:
+        with conn, contextlib.suppress(OSError):  # OSError: the client went away mid-reply
+            say(self.greeting)
             while True:
                 try:
                     chunk = conn.recv(65536)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ...config import Settings
 from ..compose import MessageTemplate, Recipient
@@ -57,11 +57,23 @@ class TransportError(Exception):
         self.lost = lost
 
 
+class Envelope(NamedTuple):
+    sender: str
+    recipient: str
+
+
 class Connection(Protocol):
     """One open connection to the relay, for many messages."""
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
-        """Hand over one prepared copy; raises `TransportError` if the connection is lost."""
+    def send(self, envelope_from: str, recipient: str, message: bytes, announce: Envelope | None = None) -> Outcome:
+        """Hand over one prepared copy; raises `TransportError` if the connection is lost.
+
+        `announce`: the envelope of the copy the caller sends next. A relay that
+        offers PIPELINING gets it with this copy's body, so the next copy waits for
+        one round trip instead of two. The next `send` on this connection must be
+        that copy; a caller that changes its mind closes the connection instead
+        (the announced copy, never given its body, is not delivered).
+        """
 
     def alive(self) -> bool:
         """Whether the connection still works (a relay may drop an idle one)."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from ...config import Relay, Settings
 from ..compose import MessageTemplate
-from . import Connection, Outcome, TransportError, Verdict
+from . import Connection, Envelope, Outcome, TransportError, Verdict
 from .relay_state import RelayStatus, relay_key, store_for
 from .smtp import SmtpTransport
 
@@ -140,11 +140,11 @@ class PoolConnection:
     def relay(self) -> Relay:
         return self.member.relay
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+    def send(self, envelope_from: str, recipient: str, message: bytes, announce: Envelope | None = None) -> Outcome:
         gone: set[str] = set()
         while True:
             try:
-                outcome = self.connection.send(envelope_from, recipient, message)
+                outcome = self.connection.send(envelope_from, recipient, message, announce)
             except TransportError as exc:
                 if not exc.lost:
                     raise
@@ -186,7 +186,7 @@ class PoolConnection:
 class _Closed:
     """Where a connection stands once every relay failed it."""
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+    def send(self, envelope_from: str, recipient: str, message: bytes, announce: Envelope | None = None) -> Outcome:
         raise TransportError(Outcome(Verdict.RETRY, "connection closed"), lost=False)
 
     def alive(self) -> bool:

@@ -3,8 +3,11 @@
 One connection carries many messages, each handed over as ready bytes: the mail's
 template is dot-stuffed once (`prepare`), so nothing here touches the 60 KB body of
 each copy except the socket write; smtplib's `sendmail` would run its regexes over
-every message. With PIPELINING, MAIL, RCPT and DATA go in one write. Each reply
-becomes a verdict here, so callers never see a reply code.
+every message. With PIPELINING, MAIL, RCPT and DATA go in one write, and a copy
+whose envelope the caller announces goes out with the previous body (RFC 2920
+allows message content first in a group, DATA last): a message then waits for one
+round trip, not two. Each reply becomes a verdict here, so callers never see a
+reply code.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import ssl
 
 from ...config import Settings
 from ..compose import MessageTemplate
-from . import Outcome, TransportError, Verdict
+from . import Envelope, Outcome, TransportError, Verdict
 
 
 def dot_stuff(segment: bytes) -> bytes:
@@ -51,32 +54,36 @@ class SmtpConnection:
         self.smtp = smtp
         self.pipelining = smtp.has_extn("pipelining")
         self.smtputf8 = smtp.has_extn("smtputf8")
+        # The next copy's envelope, written behind the last body; its replies are not read yet.
+        self.announced: Envelope | None = None
 
-    def send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+    def send(self, envelope_from: str, recipient: str, message: bytes, announce: Envelope | None = None) -> Outcome:
         """Send one dot-stuffed copy; `TransportError` if the connection is lost."""
         try:
-            return self._send(envelope_from, recipient, message)
+            return self._send(Envelope(envelope_from, recipient), message, announce)
         except smtplib.SMTPServerDisconnected as exc:
             raise TransportError(Outcome(Verdict.RETRY, f"connection lost: {exc}"), lost=True) from exc
         except OSError as exc:
             raise TransportError(Outcome(Verdict.RETRY, f"connection error: {exc.__class__.__name__}: {exc}"),
                                  lost=True) from exc
 
-    def _send(self, envelope_from: str, recipient: str, message: bytes) -> Outcome:
+    def _send(self, envelope: Envelope, message: bytes, announce: Envelope | None) -> Outcome:
         smtp = self.smtp
-        utf8 = not (recipient.isascii() and envelope_from.isascii())
-        if utf8 and not self.smtputf8:
+        if self.announced is not None and self.announced != envelope:
+            # The relay may be waiting for the announced copy's body: nothing else can follow.
+            raise RuntimeError("a copy other than the announced one was sent on this connection")
+        if not self._speakable(envelope):
             return Outcome(Verdict.BOUNCE, "553 relay does not support SMTPUTF8 for this address")
-        options = " SMTPUTF8" if utf8 else ""
-        mail_cmd = f"MAIL FROM:<{envelope_from}>{options}\r\n".encode()
-        rcpt_cmd = f"RCPT TO:<{recipient}>\r\n".encode()
         if self.pipelining:
-            smtp.send(mail_cmd + rcpt_cmd + b"DATA\r\n")
+            if self.announced is None:
+                smtp.send(self._commands(envelope))
+            self.announced = None
             # One at a time: a relay that answers 421 closes before the next reply.
             mail = self._closing(smtp.getreply())
             rcpt = self._closing(smtp.getreply())
             data = self._closing(smtp.getreply())
         else:
+            mail_cmd, rcpt_cmd = self._commands(envelope, split=True)
             smtp.send(mail_cmd)
             mail = self._closing(smtp.getreply())
             rcpt = data = (0, b"")
@@ -87,7 +94,9 @@ class SmtpConnection:
                     smtp.send(b"DATA\r\n")
                     data = self._closing(smtp.getreply())
         if data[0] == 354 and mail[0] == 250 and rcpt[0] in (250, 251):
-            smtp.send(message + b".\r\n")
+            following = announce if announce is not None and self.pipelining and self._speakable(announce) else None
+            smtp.send(message + b".\r\n" + (self._commands(following) if following else b""))
+            self.announced = following
             final = self._closing(smtp.getreply())
             reply = _reply(*final)
             return Outcome(verdict_for("data", final[0], reply), reply)
@@ -101,6 +110,17 @@ class SmtpConnection:
             return Outcome(verdict_for("rcpt", rcpt[0], _reply(*rcpt)), _reply(*rcpt))
         return Outcome(verdict_for("data", data[0], _reply(*data)), _reply(*data))
 
+    def _speakable(self, envelope: Envelope) -> bool:
+        """Whether this relay can take the envelope at all (SMTPUTF8 for non-ASCII)."""
+        return self.smtputf8 or (envelope.sender.isascii() and envelope.recipient.isascii())
+
+    @staticmethod
+    def _commands(envelope: Envelope, split: bool = False):
+        utf8 = not (envelope.sender.isascii() and envelope.recipient.isascii())
+        mail = f"MAIL FROM:<{envelope.sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode()
+        rcpt = f"RCPT TO:<{envelope.recipient}>\r\n".encode()
+        return (mail, rcpt) if split else mail + rcpt + b"DATA\r\n"
+
     @staticmethod
     def _closing(reply: tuple[int, bytes]) -> tuple[int, bytes]:
         """421: the relay is closing the connection; the rest must wait for a new one."""
@@ -109,12 +129,21 @@ class SmtpConnection:
         return reply
 
     def alive(self) -> bool:
+        if self.announced is not None:  # a NOOP now would be read as the announced copy's body
+            return False
         try:
             return self.smtp.noop()[0] == 250
         except (smtplib.SMTPException, OSError):
             return False
 
     def close(self) -> None:
+        """QUIT, or with a copy announced and never sent, just close: the relay may be
+        waiting for its body, and a connection that ends before the final dot delivers
+        nothing (RFC 5321 4.1.1.4)."""
+        if self.announced is not None:
+            self.announced = None
+            self.smtp.close()
+            return
         try:
             self.smtp.quit()
         except (smtplib.SMTPException, OSError):
