@@ -23,7 +23,7 @@ from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
 from . import groups
-from .models import Delivery
+from .models import Delivery, status_in
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
@@ -33,7 +33,7 @@ _IN_HAND = (
     select(_t.c.id, _t.c.subscriber_id, _t.c.attempts, _t.c.variant, _s.c.email, _s.c.unsubscribe_token,
            _s.c.manage_token, recipients.receiving().label("receiving"))
     .select_from(_t.outerjoin(_s, _s.c.id == _t.c.subscriber_id))
-    .where(_t.c.issue_id == bindparam("b_issue"), _t.c.status == D.SENDING,
+    .where(_t.c.issue_id == bindparam("b_issue"), status_in(D.SENDING),
            _t.c.lease_expires_at == bindparam("b_lease", type_=_t.c.lease_expires_at.type))
     .order_by(_t.c.id)
 )
@@ -76,7 +76,7 @@ def claim(session: Session, settings: Settings, issue_id: int, now: datetime | N
     lease = now + timedelta(seconds=settings.send_lease_seconds)
     due = select(Delivery.id).where(
         Delivery.issue_id == issue_id,
-        Delivery.status.in_(D.WAITING),
+        status_in(*D.WAITING),
         Delivery.next_attempt_at <= now,
     )
     if group == groups.OTHER and settings.pacing_groups:  # with rows of groups no longer configured

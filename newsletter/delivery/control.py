@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..db import utcnow
 from ..issues import lifecycle
-from .models import Delivery
+from .models import Delivery, status_in
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
@@ -39,6 +39,6 @@ def cancel(session: Session, issue_id: int, now: datetime | None = None) -> int:
         raise DeliveryError("only an issue that is sending or paused can be cancelled")
     return session.execute(
         update(_t)
-        .where(_t.c.issue_id == issue_id, _t.c.status.in_(D.WAITING))
+        .where(_t.c.issue_id == issue_id, status_in(*D.WAITING))
         .values(status=D.SKIPPED, last_reply="issue cancelled", updated_at=now)
     ).rowcount or 0

@@ -31,7 +31,7 @@ from ..issues.models import Issue, IssueStatus
 from ..mail.rendering import RenderedMail
 from . import groups
 from .claims import Claim, Claimed, claim, is_sending, release, renew  # noqa: F401 - the ledger's API
-from .models import Delivery
+from .models import Delivery, status_in
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
@@ -138,7 +138,7 @@ def due_count(session: Session, issue_id: int, now: datetime | None = None) -> i
     return session.scalar(
         select(func.count()).where(
             Delivery.issue_id == issue_id,
-            Delivery.status.in_(D.WAITING),
+            status_in(*D.WAITING),
             Delivery.next_attempt_at <= now,
         )
     ) or 0
@@ -148,7 +148,7 @@ def next_due_at(session: Session, issue_id: int) -> datetime | None:
     """When the earliest deferred row of the issue is due (None if none is)."""
     return session.scalar(
         select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.issue_id == issue_id, Delivery.status.in_(D.WAITING)
+            Delivery.issue_id == issue_id, status_in(*D.WAITING)
         )
     )
 
@@ -219,9 +219,10 @@ def finish_if_done(session: Session, issue_id: int, now: datetime | None = None)
 
     An issue whose every message was refused is never reported as sent.
     """
-    still_open = session.scalar(
-        select(exists().where(Delivery.issue_id == issue_id, Delivery.status.in_(D.OPEN)))
-    )
+    still_open = session.scalar(select(  # OPEN, asked of each partial index in turn
+        exists().where(Delivery.issue_id == issue_id, status_in(*D.WAITING))
+        | exists().where(Delivery.issue_id == issue_id, status_in(D.SENDING))
+    ))
     if still_open:
         return None
     counts = dict(

@@ -11,7 +11,7 @@ from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
 from .ledger import due_count, finish_if_done
-from .models import Delivery
+from .models import Delivery, status_in
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
@@ -44,7 +44,7 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
     result = Sweep()
     handed_back = session.execute(
         update(_t)
-        .where(_t.c.status == D.SENDING, _t.c.lease_expires_at < now)
+        .where(status_in(D.SENDING), _t.c.lease_expires_at < now)
         .values(
             status=case((_t.c.attempts >= settings.send_max_attempts, D.FAILED.value), else_=D.DEFERRED.value),
             last_reply=LOST,
@@ -73,11 +73,12 @@ def chains_alive(session: Session, issue_id: int, now: datetime) -> bool:
     outcomes lately (accepted, deferred, failed, skipped). Not bounced: a late bounce
     (`feedback`) moves rows without any chain running, and neither does the sweeper's
     own hand-back of a lost worker's rows count."""
+    if session.scalar(select(exists().where(Delivery.issue_id == issue_id, status_in(D.SENDING)))):
+        return True  # the usual answer during a send, from the open rows' index alone
     since = now - timedelta(seconds=ACTIVE_SECONDS)
     return bool(session.scalar(select(exists().where(
         Delivery.issue_id == issue_id,
-        (Delivery.status == D.SENDING)
-        | (Delivery.sent_at >= since)
+        (Delivery.sent_at >= since)
         | (Delivery.status.in_((D.DEFERRED, D.FAILED, D.SKIPPED)) & (Delivery.updated_at >= since)
            & (Delivery.last_reply != LOST)),
     ))))
