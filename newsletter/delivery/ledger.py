@@ -19,7 +19,7 @@ import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Update, bindparam, exists, func, select, update
+from sqlalchemy import Update, bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ..audience import recipients, suppression
@@ -56,8 +56,6 @@ def _recorded(**values) -> Update:
 
 _held = (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == bindparam("b_lease", type_=_t.c.lease_expires_at.type))
 _done = dict(lease_expires_at=None, updated_at=bindparam("b_now", type_=_t.c.updated_at.type))
-_RECORD_SENT = (update(_t).where(_t.c.id.in_(bindparam("b_ids", expanding=True)), _held)
-                .values(status=D.SENT, last_reply=bindparam("b_reply"), sent_at=bindparam("b_now"), **_done))
 _RECORD_DEFERRED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), next_attempt_at=bindparam("b_next"))
 _RECORD_THROTTLED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), attempts=_t.c.attempts - 1,
                               throttles=_t.c.throttles + 1, next_attempt_at=bindparam("b_next"))
@@ -162,12 +160,12 @@ def record(
     """
     now = now or utcnow()
     held = {"b_lease": lease, "b_now": now}
-    sent: dict[str, list[int]] = {}  # by reply: a relay says the same words to nearly every copy
+    sent: dict[int, str] = {}
     deferred, final, bounced, retries, throttled = [], [], [], [], []
     for o in outcomes:
         reply = o.reply[:2000]
         if o.status == D.SENT:
-            sent.setdefault(reply, []).append(o.delivery_id)
+            sent[o.delivery_id] = reply
         elif o.status == THROTTLED:
             when = now + timedelta(seconds=o.retry_in)
             retries.append(when)
@@ -184,13 +182,24 @@ def record(
             if o.status == D.BOUNCED:
                 bounced.append((o.subscriber_id, reply))
     conn = session.connection()
-    for reply, ids in sent.items():  # one statement per reply, not one per row
-        conn.execute(_RECORD_SENT, {**held, "b_ids": ids, "b_reply": reply})
+    if sent:
+        conn.execute(_sent(sent), held)
     for statement, rows in ((_RECORD_DEFERRED, deferred), (_RECORD_THROTTLED, throttled), (_RECORD_FINAL, final)):
         if rows:
             conn.execute(statement, rows)
     suppression.mark_bounced(session, bounced, now)
     return retries
+
+
+def _sent(replies: dict[int, str]) -> Update:
+    """Every accepted copy of a write in one statement, each with its own reply: a
+    relay's reply usually names the copy's queue id ("250 2.0.0 Ok: queued as
+    4XyZ…"), worth keeping to trace it in the relay's logs, so a statement per
+    distinct reply would be a statement per copy."""
+    words = set(replies.values())
+    reply = bindparam("b_reply", words.pop()) if len(words) == 1 else case(replies, value=_t.c.id)
+    return (update(_t).where(_t.c.id.in_(list(replies)), _held)
+            .values(status=D.SENT, last_reply=reply, sent_at=bindparam("b_now"), **_done))
 
 
 def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:

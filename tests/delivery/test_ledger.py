@@ -7,7 +7,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from support.delivery import (
     FAST_RETRIES,
     address,
@@ -345,3 +345,33 @@ def test_start_with_nobody_to_send_to_closes_the_issue(app, db, session):
     assert ledger.start(session, issue_id) == 0
     session.commit()
     assert issue_status(db, issue_id) == "sent"
+
+
+def test_accepted_copies_are_written_in_one_statement_each_with_its_reply(app, db, session, settings):
+    """Real relays name a queue id in each 250 ("queued as 4XyZ…"): the write of a
+    batch's accepted copies must still be one statement, and keep every reply."""
+    make_subscribers(session, 6)
+    issue_id = make_sending_issue(session)
+    ledger.start(session, issue_id)
+    session.commit()
+    with db.session() as s:
+        claim = ledger.claim(s, settings, issue_id)
+        s.commit()
+    outcomes = [ledger.RowResult(r.delivery_id, r.subscriber_id, r.attempts, "sent", f"250 2.0.0 Ok: queued as Q{n}")
+                for n, r in enumerate(claim.rows)]
+    updates: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        updates.extend([statement] if statement.lstrip().upper().startswith("UPDATE DELIVERIES") else [])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.session() as s:
+            ledger.record(s, settings, claim.lease, outcomes)
+            s.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(updates) == 1
+    with db.session() as s:
+        rows = dict(s.execute(select(Delivery.id, Delivery.last_reply).where(Delivery.status == "sent")).all())
+    assert rows == {o.delivery_id: o.reply for o in outcomes}
