@@ -172,14 +172,23 @@ def test_a_batch_claimed_ahead_and_handed_back_gives_its_grant_back(app, db, ses
     assert status_counts(db, issue_id) == {"sent": 50, "pending": 10}
 
 
-def _claim_and_let_lapse(db, session, settings, count: int):
-    """A claimed batch whose holder went quiet: its lease ran out long ago."""
+def _claimed(db, session, settings, count: int):
+    """An issue snapshotted for `count` new subscribers and its first batch claimed
+    (committed): (issue id, the claim)."""
     make_subscribers(session, count)
     issue_id = make_sending_issue(session)
     ledger.start(session, issue_id)
     session.commit()
     with db.session() as s:
         claim = ledger.claim(s, settings, issue_id)
+        s.commit()
+    return issue_id, claim
+
+
+def _claim_and_let_lapse(db, session, settings, count: int):
+    """A claimed batch whose holder went quiet: its lease ran out long ago."""
+    issue_id, claim = _claimed(db, session, settings, count)
+    with db.session() as s:
         claim.lease = claim.lease.replace(year=2000)
         s.execute(update(Delivery).values(lease_expires_at=claim.lease))
         s.commit()
@@ -207,12 +216,8 @@ def test_renewing_rows_the_sweeper_took_back_gives_no_lease(app, db, session, se
 
 
 def test_renewing_extends_only_rows_still_in_hand(app, db, session, settings):
-    make_subscribers(session, 4)
-    issue_id = make_sending_issue(session)
-    ledger.start(session, issue_id)
-    session.commit()
+    issue_id, claim = _claimed(db, session, settings, 4)
     with db.session() as s:
-        claim = ledger.claim(s, settings, issue_id)
         first, *rest = claim.rows
         ledger.record(s, settings, claim.lease, [ledger.RowResult(first.delivery_id, first.subscriber_id,
                                                                   first.attempts, "sent", "250 ok")])
@@ -350,13 +355,7 @@ def test_start_with_nobody_to_send_to_closes_the_issue(app, db, session):
 def test_accepted_copies_are_written_in_one_statement_each_with_its_reply(app, db, session, settings):
     """Real relays name a queue id in each 250 ("queued as 4XyZ…"): the write of a
     batch's accepted copies must still be one statement, and keep every reply."""
-    make_subscribers(session, 6)
-    issue_id = make_sending_issue(session)
-    ledger.start(session, issue_id)
-    session.commit()
-    with db.session() as s:
-        claim = ledger.claim(s, settings, issue_id)
-        s.commit()
+    _, claim = _claimed(db, session, settings, 6)
     outcomes = [ledger.RowResult(r.delivery_id, r.subscriber_id, r.attempts, "sent", f"250 2.0.0 Ok: queued as Q{n}")
                 for n, r in enumerate(claim.rows)]
     updates: list[str] = []
