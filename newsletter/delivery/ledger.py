@@ -19,7 +19,8 @@ import random
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Update, bindparam, case, exists, func, select, update
+from sqlalchemy import BigInteger, Text, Update, bindparam, exists, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..audience import recipients, suppression
@@ -56,6 +57,15 @@ def _recorded(**values) -> Update:
 
 _held = (_t.c.status == D.SENDING) & (_t.c.lease_expires_at == bindparam("b_lease", type_=_t.c.lease_expires_at.type))
 _done = dict(lease_expires_at=None, updated_at=bindparam("b_now", type_=_t.c.updated_at.type))
+# Accepted copies, each with its own reply (a relay's reply usually names the copy's
+# queue id: "250 2.0.0 Ok: queued as 4XyZ…", worth keeping to trace it in the relay's
+# logs). PostgreSQL takes a write's copies as two arrays in one fixed, prepared
+# statement; elsewhere (SQLite) one statement per copy, in one executemany.
+_sent_pairs = func.unnest(bindparam("b_ids", type_=ARRAY(BigInteger)), bindparam("b_replies", type_=ARRAY(Text))) \
+    .table_valued("id", "reply").render_derived(name="sent")
+_RECORD_SENT_ARRAYS = (update(_t).where(_t.c.id == _sent_pairs.c.id, _held)
+                       .values(status=D.SENT, last_reply=_sent_pairs.c.reply, sent_at=bindparam("b_now"), **_done))
+_RECORD_SENT = _recorded(status=D.SENT, last_reply=bindparam("b_reply"), sent_at=bindparam("b_now"))
 _RECORD_DEFERRED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), next_attempt_at=bindparam("b_next"))
 _RECORD_THROTTLED = _recorded(status=D.DEFERRED, last_reply=bindparam("b_reply"), attempts=_t.c.attempts - 1,
                               throttles=_t.c.throttles + 1, next_attempt_at=bindparam("b_next"))
@@ -182,24 +192,15 @@ def record(
             if o.status == D.BOUNCED:
                 bounced.append((o.subscriber_id, reply))
     conn = session.connection()
-    if sent:
-        conn.execute(_sent(sent), held)
+    if sent and conn.dialect.name == "postgresql":
+        conn.execute(_RECORD_SENT_ARRAYS, {**held, "b_ids": list(sent), "b_replies": list(sent.values())})
+    elif sent:
+        conn.execute(_RECORD_SENT, [{**held, "b_id": i, "b_reply": reply} for i, reply in sent.items()])
     for statement, rows in ((_RECORD_DEFERRED, deferred), (_RECORD_THROTTLED, throttled), (_RECORD_FINAL, final)):
         if rows:
             conn.execute(statement, rows)
     suppression.mark_bounced(session, bounced, now)
     return retries
-
-
-def _sent(replies: dict[int, str]) -> Update:
-    """Every accepted copy of a write in one statement, each with its own reply: a
-    relay's reply usually names the copy's queue id ("250 2.0.0 Ok: queued as
-    4XyZ…"), worth keeping to trace it in the relay's logs, so a statement per
-    distinct reply would be a statement per copy."""
-    words = set(replies.values())
-    reply = bindparam("b_reply", words.pop()) if len(words) == 1 else case(replies, value=_t.c.id)
-    return (update(_t).where(_t.c.id.in_(list(replies)), _held)
-            .values(status=D.SENT, last_reply=reply, sent_at=bindparam("b_now"), **_done))
 
 
 def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:
