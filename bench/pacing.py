@@ -159,7 +159,8 @@ def load_subscribers(url: str, count: int) -> None:
 def one_run(args, label: str, throttle: float, work: Path, run_id: str) -> dict:
     """One send of a fresh issue to a fresh audience by fresh workers. Both runs share
     the Redis key prefix (the queues' too), emptied after each."""
-    from send import free_port, real_issue
+    from send import free_port
+    from send_data import real_issue
 
     admin = sa.create_engine(args.database, isolation_level="AUTOCOMMIT")
     db_name = f"newsletter_bench_{run_id}_{label}"
