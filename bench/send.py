@@ -18,9 +18,12 @@ same way: the mean of its two rates, taken either side of the engine's so a drif
 in the machine's load hits both alike, is the engine's yardstick (--no-raw skips it). Everything it made is removed afterwards. The last line is
 
     RESULT messages_per_s=… seconds=… peak_rss_mb=… delivered=… distinct=… snapshot_seconds=…
-           deliveries_mb=… worker_peak_rss_mb=A/B raw_msgs_per_s=… engine_msgs_per_s=… engine_to_raw=…
+           first_rows_seconds=… deliveries_mb=… worker_peak_rss_mb=A/B raw_msgs_per_s=…
+           engine_msgs_per_s=… engine_to_raw=…
 
-where peak_rss_mb is the largest RSS of any one worker process (the sum over all
+where snapshot_seconds is when the audience snapshot was complete and
+first_rows_seconds when its first chunk could be sent (both from the hand-off),
+peak_rss_mb the largest RSS of any one worker process (the sum over all
 of them is printed above it), worker_peak_rss_mb each worker's own peak, delivered
 the sink's count and distinct the database's.
 
@@ -171,7 +174,8 @@ def main() -> None:
                   f"engine_to_raw={single['rate'] / raw:.2f}" if raw else "")
         print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
               f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']} "
-              f"snapshot_seconds={single['snapshot_seconds']:.1f} deliveries_mb={single['table_mb']:.0f}"
+              f"snapshot_seconds={single['snapshot_seconds']:.1f} first_rows_seconds={single['first_rows_seconds']:.1f} "
+              f"deliveries_mb={single['table_mb']:.0f}"
               f" worker_peak_rss_mb={'/'.join(f'{p:.0f}' for p in single['peaks'])}{vs_raw}")
         return
     singles, spreads = [single], [send_once(args, k, send_data.category_sets(k), f"{k} variants")]
@@ -252,7 +256,7 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
 
         peak_max = peak_sum = 0
         peaks = [0] * len(workers)  # each worker's own peak (its pool processes included)
-        snapshot_seconds = None
+        snapshot_seconds = first_rows_seconds = None
         t0 = time.monotonic()
         dispatch_issue.delay(issue_id)
         status = "sending"
@@ -269,9 +273,13 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
             peaks = [max(p, sum(f)) for p, f in zip(peaks, families)]
             with db.session() as session:
                 status = session.scalar(sa.select(Issue.status).where(Issue.id == issue_id))
-                if snapshot_seconds is None and session.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM deliveries)")):
-                    snapshot_seconds = time.monotonic() - t0  # the snapshot is one transaction
-                    print(f"  snapshot of {args.subscribers} rows visible after {snapshot_seconds:.1f}s")
+                if first_rows_seconds is None and session.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM deliveries)")):
+                    first_rows_seconds = time.monotonic() - t0
+                    print(f"  the snapshot's first rows visible after {first_rows_seconds:.1f}s")
+                if snapshot_seconds is None and session.scalar(sa.text(
+                        "SELECT EXISTS (SELECT 1 FROM delivery_snapshots WHERE cursor >= upto)")):
+                    snapshot_seconds = time.monotonic() - t0
+                    print(f"  snapshot of {args.subscribers} rows complete after {snapshot_seconds:.1f}s")
             if time.monotonic() - last_print > 5 and sink is not None:
                 print(f"  {time.monotonic() - t0:6.1f}s  the sink has {sink_count(work / 'sink.log')}")
                 last_print = time.monotonic()
@@ -317,7 +325,7 @@ def send_once(args, k: int, keys: list[str], label: str) -> dict:
         else:
             raw = {}
         return dict(rate=rate, seconds=seconds, peak_mb=peak_max / 1024, received=received, distinct=distinct,
-                    snapshot_seconds=snapshot_seconds or 0.0, table_mb=table_mb, peaks=[p / 1024 for p in peaks], raw_rate=raw.get("rate", 0.0))
+                    snapshot_seconds=snapshot_seconds or 0.0, first_rows_seconds=first_rows_seconds or 0.0, table_mb=table_mb, peaks=[p / 1024 for p in peaks], raw_rate=raw.get("rate", 0.0))
     finally:
         for proc in workers:
             if proc.poll() is None:

@@ -6,7 +6,7 @@ on `db.Base.metadata` at once.
 """
 from .audience.models import Erasure, ImportStatus, Subscriber, SubscriberImport, SubscriberStatus
 from .comparisons.models import REVIEWERS, VERDICTS, Comparison, Review, Reviewer, Tool, Verdict
-from .delivery.models import Delivery, DeliveryRollup, DeliveryStatus
+from .delivery.models import Delivery, DeliveryRollup, DeliverySnapshot, DeliveryStatus
 from .editors.models import Editor
 from .feedback.models import Disposition, FeedbackEvent, FeedbackKind, FeedbackSource, InboundMessage, InboxEntry
 from .issues.models import IntroFormat, Issue, IssueItem, IssueStatus, SendSchedule
@@ -19,6 +19,7 @@ __all__ = [
     "Comparison",
     "Delivery",
     "DeliveryRollup",
+    "DeliverySnapshot",
     "DeliveryStatus",
     "Disposition",
     "Editor",

@@ -20,7 +20,7 @@ from datetime import datetime
 from celery import shared_task
 
 from newsletter.db import utcnow
-from newsletter.delivery import categories, control, engine, ledger, retention
+from newsletter.delivery import categories, control, engine, ledger, retention, snapshot
 from newsletter.delivery.batch import RunResult
 from newsletter.delivery.sweep import ACTIVE_SECONDS, sweep
 from newsletter.mail.rendering import RenderError
@@ -30,6 +30,7 @@ from . import database, settings
 log = logging.getLogger(__name__)
 
 MAX_COUNTDOWN = 60.0
+SNAPSHOT_POLL_SECONDS = 1.0  # a chain that ran dry while the snapshot is still adding rows
 
 
 def _chains(due: int) -> int:
@@ -39,28 +40,37 @@ def _chains(due: int) -> int:
 
 @shared_task
 def dispatch_issue(issue_id: int) -> int:
-    """Snapshot the audience if not done yet and start the batch chains."""
-    with database().session() as session:
-        added = ledger.start(session, issue_id, settings=settings())
-        if added:
+    """Snapshot the audience, a chunk per transaction, and start the batch chains as
+    soon as rows are due: the first copies go out while the rest are added."""
+    db, chains, added = database(), 0, 0
+    while True:
+        with db.session() as session:
             try:
-                categories.snapshot(session, settings(), issue_id)
+                step = snapshot.step(session, issue_id, settings=settings())
+                if step is not None and step.first:
+                    categories.freeze_audience(session, settings(), issue_id)
+                if step is not None and step.added:
+                    categories.snapshot(session, settings(), issue_id, (step.after, step.through))
             except RenderError as exc:  # retrying would fail the same way every minute: an editor must look
                 session.rollback()
                 control.pause(session, issue_id, f"a category variant could not be rendered: {exc}")
                 session.commit()
                 log.warning("issue %s paused: a category variant could not be rendered: %s", issue_id, exc)
-                return 0
-        # Not sending (paused, cancelled, done): nothing to start. Everything already
-        # sent (say, resumed after the last batch): close it now, not at the next sweep.
-        live = ledger.is_sending(session, issue_id) and not ledger.finish_if_done(session, issue_id)
-        due = ledger.due_count(session, issue_id) if live else 0
-        session.commit()
+                return chains
+            # Not sending (paused, cancelled, done): nothing to start. Everything already
+            # sent (say, resumed after the last batch): close it now, not at the next sweep.
+            live = step is not None and not (step.done and ledger.finish_if_done(session, issue_id))
+            due = ledger.due_count(session, issue_id) if live and not chains else 0
+            session.commit()
+        added += step.added if step is not None else 0
+        if due:
+            chains = _chains(due)
+            for _ in range(chains):
+                send_batch.delay(issue_id)
+        if step is None or step.done:
+            break
     if added:
         log.info("issue %s: %d recipients", issue_id, added)
-    chains = _chains(due)
-    for _ in range(chains):
-        send_batch.delay(issue_id)
     return chains
 
 
@@ -72,8 +82,9 @@ def send_batch(issue_id: int) -> int:
     with db.session() as session:
         ledger.finish_if_done(session, issue_id)
         retry_at = ledger.next_due_at(session, issue_id) if not result.more_due else None
+        growing = not snapshot.complete(session, issue_id)
         session.commit()
-    countdown = next_run(result, retry_at, utcnow())
+    countdown = next_run(result, retry_at, utcnow(), growing)
     if countdown == 0:
         send_batch.delay(issue_id)
     elif countdown is not None:
@@ -89,13 +100,17 @@ def send_batch(issue_id: int) -> int:
 RETRY_HOPS_WITHIN = ACTIVE_SECONDS - 30.0
 
 
-def next_run(result: RunResult, retry_at: datetime | None, now: datetime) -> float | None:
+def next_run(result: RunResult, retry_at: datetime | None, now: datetime, growing: bool = False) -> float | None:
     """When the chain's next run should start: 0 (now), a countdown in seconds, or None
-    (the chain ends: nothing left, stopped, or the sweeper's)."""
+    (the chain ends: nothing left, stopped, or the sweeper's). While the snapshot is
+    still `growing`, a chain that ran out of rows looks again within a second."""
     if result.stopped in ("paused", "not sending"):
         return None
     if result.more_due:
         return 0
+    if growing:
+        later = next_run(result, retry_at, now)
+        return SNAPSHOT_POLL_SECONDS if later is None else min(later, SNAPSHOT_POLL_SECONDS)
     if result.stopped == "paced":
         # Every group with rows due waits on its pacing; a wait past a minute (a
         # warm-up cap reached) is the sweeper's, which looks every minute.

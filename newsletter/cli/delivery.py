@@ -39,7 +39,7 @@ def format_report(report: reports.Report, feedback: stats.IssueFeedback | None =
         f"failed {report.failed}, skipped {report.count('skipped')}, "
         f"nothing in their categories {report.count('empty')}, still to send "
         f"{report.count('pending') + report.count('sending') + report.count('deferred')} "
-        f"(deferred {report.count('deferred')})"
+        f"(deferred {report.count('deferred')})" + ("; still adding readers to the send" if report.adding else "")
     )
     if feedback is not None and feedback.tried:
         f = feedback

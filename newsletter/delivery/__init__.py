@@ -1,7 +1,9 @@
 """Delivery: getting a started issue to every subscriber exactly once.
 
-Owns the per-recipient ledger (`models`, `ledger`: snapshot, record, finish;
-`claims`: claim per domain group with a lease, renew, release), the sweeper that
+Owns the per-recipient ledger (`models`, `ledger`: record, finish; `snapshot`: the
+audience, a chunk of subscribers per transaction; `claims`: claim per domain group
+with a lease, renew, release; `stream`: a batch's copies over one connection, each
+announced behind the previous body), the sweeper that
 needs no broker message (`sweep`), the worker's send loop (`engine`, with `batch`:
 speaks only the transport's verdicts), per-domain pacing (`groups`: domain
 families; `lanes`: a run's turns over them; `aimd`: the rules; `pacing`: the

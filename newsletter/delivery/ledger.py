@@ -4,8 +4,9 @@ The `deliveries` table is the truth about who has the issue; Celery messages are
 only hints that rows are due. Every function here takes a session and never
 commits, so a caller can make each step one short transaction:
 
-- `start()` snapshots the confirmed audience in ONE statement (INSERT ... SELECT,
-  duplicates ignored), so a second dispatch adds nobody twice;
+- `snapshot.step()` takes the confirmed audience a chunk of subscriber ids at a
+  time (INSERT ... SELECT, duplicates ignored), so a second dispatch adds nobody
+  twice; `start()` takes all of it at once;
 - `claims.claim()` takes a batch of due rows (of one domain group) with a lease;
 - `record()` writes a batch of SMTP outcomes with executemany, guarded by the
   lease, so a worker whose lease expired cannot overwrite a newer claim;
@@ -23,14 +24,13 @@ from sqlalchemy import BigInteger, Text, Update, bindparam, exists, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from ..audience import recipients, suppression
-from ..audience.models import Subscriber
+from ..audience import suppression
 from ..config import Settings
-from ..db import insert_for, utcnow
+from ..db import utcnow
 from ..issues import lifecycle
 from ..issues.models import Issue, IssueStatus
 from ..mail.rendering import RenderedMail
-from . import groups
+from . import snapshot
 from .claims import Claim, Claimed, claim, is_sending, release, renew  # noqa: F401 - the ledger's API
 from .models import Delivery, status_in
 from .models import DeliveryStatus as D
@@ -97,47 +97,13 @@ def frozen_mail(session: Session, issue_id: int) -> RenderedMail | None:
     return RenderedMail(row.rendered_subject or row.subject, row.html, row.text)
 
 
-def _lock_issue(session: Session, issue_id: int) -> Issue | None:
-    return session.scalar(select(Issue).where(Issue.id == issue_id).with_for_update())
-
-
 def start(session: Session, issue_id: int, now: datetime | None = None, settings: Settings | None = None) -> int:
-    """Snapshot the audience if this issue has none yet; return the rows added.
-
-    Only for an issue in `sending`. The issue row is locked (PostgreSQL) so two
-    dispatches take turns; ON CONFLICT DO NOTHING keeps it exactly once anyway.
-    Each row gets its receiving-domain group from `settings` (none given: `other`).
-    """
-    now = now or utcnow()
-    issue = _lock_issue(session, issue_id)
-    if issue is None or issue.status != IssueStatus.SENDING:
-        return 0
-    if session.scalar(select(exists().where(Delivery.issue_id == issue_id))):
-        return 0
-    if issue.sending_started_at is None:
-        issue.sending_started_at = now
-
-    def const(name, value, column):
-        return bindparam(name, value, type_=column.type)
-
-    audience = recipients.snapshot_rows().add_columns(  # id, category set (their variant); set by set
-        const("issue_id", issue_id, Delivery.issue_id),
-        const("status", D.PENDING.value, Delivery.status),
-        const("attempts", 0, Delivery.attempts),
-        const("due", now, Delivery.next_attempt_at),
-        const("reply", "", Delivery.last_reply),
-        const("updated", now, Delivery.updated_at),
-        groups.sql_group(settings, Subscriber.email) if settings else const("group", groups.OTHER, Delivery.pacing_group),
-    )
-    stmt = insert_for(session)(Delivery).from_select(
-        ["subscriber_id", "variant", "issue_id", "status", "attempts", "next_attempt_at", "last_reply", "updated_at",
-         "pacing_group"], audience
-    ).on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
-    # Without preserve_rowcount an INSERT's rowcount is -1 on psycopg: the close
-    # below would never fire there.
-    added = session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
-    if added == 0:
-        finish_if_done(session, issue_id, now)  # nobody to send to
+    """Snapshot the rest of the audience now, in the caller's one transaction (the
+    workers take it chunk by chunk: `snapshot.step`); return the rows added. An issue
+    in `sending` with nobody to send to is closed."""
+    added, sending = snapshot.take_all(session, issue_id, settings, now)
+    if sending and added == 0:
+        finish_if_done(session, issue_id, now)  # nobody to send to (or all there already)
     return added
 
 
@@ -229,6 +195,8 @@ def finish_if_done(session: Session, issue_id: int, now: datetime | None = None)
 
     An issue whose every message was refused is never reported as sent.
     """
+    if not snapshot.complete(session, issue_id):
+        return None  # more of the audience is still to come
     still_open = session.scalar(select(  # OPEN, asked of each partial index in turn
         exists().where(Delivery.issue_id == issue_id, status_in(*D.WAITING))
         | exists().where(Delivery.issue_id == issue_id, status_in(D.SENDING))

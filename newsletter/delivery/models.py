@@ -105,6 +105,20 @@ Index("ix_deliveries_sending", Delivery.issue_id, Delivery.lease_expires_at,
       postgresql_where=status_in(DeliveryStatus.SENDING), sqlite_where=status_in(DeliveryStatus.SENDING))
 
 
+class DeliverySnapshot(Base):
+    """How far an issue's audience snapshot has come (`delivery.snapshot`): subscribers
+    with ids up to `upto` (the highest there was when it started) are taken a chunk at
+    a time, `cursor` the last id taken. Complete once `cursor` reaches `upto`."""
+
+    __tablename__ = "delivery_snapshots"
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True,
+                                          autoincrement=False)
+    upto: Mapped[int]
+    cursor: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class DeliveryRollup(Base):
     """What retention kept of an old issue's unremarkable rows: how many copies of each
     variant ended in each state, and when the last one was accepted.

@@ -11,7 +11,7 @@ from ..audience.models import Subscriber
 from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
-from . import groups, retention
+from . import groups, retention, snapshot
 from .models import Delivery
 from .models import DeliveryStatus as D
 
@@ -62,6 +62,7 @@ class Report:
     reasons: list[tuple[str, int]]  # bounce and failure replies, most common first
     last_errors: list[tuple[str, str, str]]  # (address, status, reply), newest first
     groups: list[GroupPace] = field(default_factory=list)  # with `settings` and a pacer only
+    adding: bool = False  # the audience snapshot is still adding readers (`snapshot`): `total` grows
 
     @property
     def total(self) -> int:
@@ -103,7 +104,7 @@ class Report:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "reasons": [{"reply": r, "count": n} for r, n in self.reasons],
             "last_errors": [{"email": e, "status": s, "reply": r} for e, s, r in self.last_errors],
-            "groups": [g.as_dict() for g in self.groups],
+            "groups": [g.as_dict() for g in self.groups], "adding": self.adding,
         }
 
 
@@ -156,6 +157,7 @@ def report(session: Session, issue_id: int, now: datetime | None = None, setting
         counts=counts, started_at=issue.sending_started_at, finished_at=issue.finished_at, last_sent_at=last_sent,
         rate_per_s=rate, reasons=[(r, n) for r, n in reasons], last_errors=[tuple(e) for e in errors],
         groups=paces(session, settings, issue_id, pacer) if settings is not None and pacer is not None else [],
+        adding=issue.status in IssueStatus.LIVE and not snapshot.complete(session, issue_id),
     )
 
 

@@ -11,7 +11,8 @@ from ..config import Settings
 from ..db import utcnow
 from ..issues.models import Issue, IssueStatus
 from .ledger import due_count, finish_if_done
-from .models import Delivery, status_in
+from . import snapshot
+from .models import Delivery, DeliverySnapshot, status_in
 from .models import DeliveryStatus as D
 
 _t = Delivery.__table__
@@ -20,6 +21,8 @@ LOST = "worker lost while sending (lease expired)"
 # A live chain writes rows at least this often: a run of at most 30 s, then at most a
 # minute until its successor (`workers.delivery.MAX_COUNTDOWN`), with room for a queue.
 ACTIVE_SECONDS = 150.0
+# A dispatch takes a chunk of the snapshot every second or so; this long without one, it died.
+SNAPSHOT_STALLED_SECONDS = 60.0
 
 
 @dataclass
@@ -38,7 +41,8 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
     none written for ACTIVE_SECONDS) and rows are due; an issue with no rows yet
     too (the dispatch snapshots it). A sweep every 15 s that started chains for a
     send whose chains were only between runs stacked more of them each time.
-    Finished issues are closed.
+    Finished issues are closed. An issue whose snapshot has not started, or stopped
+    part-way (its dispatch died), is dispatched again: it goes on from where it was.
     """
     now = now or utcnow()
     result = Sweep()
@@ -55,11 +59,14 @@ def sweep(session: Session, settings: Settings, now: datetime | None = None) -> 
         .returning(_t.c.issue_id)
     ).scalars().all()
     lost, result.expired = set(handed_back), len(handed_back)
+    stalled = snapshot.stalled(session, now - timedelta(seconds=SNAPSHOT_STALLED_SECONDS))
     for issue_id in session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING)):
-        has_rows = session.scalar(select(exists().where(Delivery.issue_id == issue_id)))
-        if not has_rows:
-            result.to_dispatch.append(issue_id)
+        progress = session.get(DeliverySnapshot, issue_id)
+        if progress is None or issue_id in stalled:
+            result.to_dispatch.append(issue_id)  # no snapshot yet, or its dispatch died mid-way
             continue
+        if progress.cursor < progress.upto:
+            continue  # a dispatch is taking the snapshot, and starts the chains
         if finish_if_done(session, issue_id, now):
             result.finished.append(issue_id)
             continue

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
-from support.delivery import make_sending_issue, make_subscribers
+from support.delivery import make_sending_issue, make_subscribers, take_queued
 
 from newsletter.db import utcnow
 from newsletter.delivery import ledger
@@ -21,23 +21,13 @@ def env(env):
     return {**env, "SEND_BATCH_SIZE": "20", "SEND_PARALLEL_BATCHES": "3"}
 
 
-def _take_queued(celery, queue: str) -> list[tuple[str, list]]:
-    """Every message waiting in a queue of the real broker, as (task, args), taken off it."""
-    taken = []
-    with celery.connection_for_read() as conn:
-        channel = conn.default_channel
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            taken.append((message.headers["task"], message.decode()[0]))
-    return taken
-
-
 def _chains(celery) -> int:
     """The send chains queued for the issue: batch messages, and those a queued
     dispatch starts (run here, as a worker would)."""
-    for task, args in _take_queued(celery, "default"):
+    for task, args in take_queued(celery, "default"):
         assert task == dispatch_issue.name
         dispatch_issue.apply(args)
-    return sum(task == send_batch.name for task, _ in _take_queued(celery, "bulk"))
+    return sum(task == send_batch.name for task, _ in take_queued(celery, "bulk"))
 
 
 def test_the_sweeper_does_not_stack_chains_on_a_live_send(app, db, session, celery_app):
@@ -74,7 +64,7 @@ def _quiet_send(db, session, celery) -> int:
     issue_id = make_sending_issue(session)
     session.commit()
     dispatch_issue.apply((issue_id,))
-    _take_queued(celery, "bulk")
+    take_queued(celery, "bulk")
     long_ago = utcnow() - timedelta(minutes=10)
     with db.session() as s:
         s.execute(update(Delivery).where(Delivery.issue_id == issue_id).values(updated_at=long_ago,

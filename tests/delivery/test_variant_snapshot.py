@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 from support.delivery import make_subscribers
 from support.issues import break_variant, make_comparison
 
 from newsletter.db import utcnow
-from newsletter.delivery import categories, ledger
+from newsletter.delivery import categories, ledger, snapshot
 from newsletter.issues import drafts, scheduling
 from newsletter.models import Delivery, Issue, IssueVariant, Subscriber
 from workers.delivery import dispatch_issue
@@ -47,9 +48,13 @@ def test_snapshot_gives_each_row_its_readers_set(session, settings):
     assert variants["Image"].rendered_subject == "Image A vs Image B" and "Developer Tools A" not in variants["Image"].html
 
 
-def test_a_variant_that_cannot_be_rendered_pauses_the_issue_with_the_reason(app, session, settings, monkeypatch):
+@pytest.mark.parametrize("chunk", [snapshot.CHUNK, 1], ids=["one chunk", "a chunk per reader"])
+def test_a_variant_that_cannot_be_rendered_pauses_the_issue_with_the_reason(app, session, settings, monkeypatch,
+                                                                            chunk):
     """Not a snapshot rolled back and retried every minute for ever: nothing is sent,
-    the issue pauses saying why, and resuming after a fix snapshots it afresh."""
+    the issue pauses saying why, and resuming after a fix snapshots it afresh. The
+    broken set's reader comes in the second chunk: the first must not have gone out."""
+    monkeypatch.setattr(snapshot, "CHUNK", chunk)
     now = utcnow()
     ids = make_subscribers(session, 2)
     session.execute(update(Subscriber).where(Subscriber.id == ids[1]).values(categories="Image"))

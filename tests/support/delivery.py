@@ -140,6 +140,16 @@ def recipients(smtp) -> Counter:
     return Counter(to.lower() for message in smtp.messages() for to in message.envelope_to)
 
 
+def take_queued(celery, queue: str) -> list[tuple[str, list]]:
+    """Every message waiting in a queue of the real broker, as (task, args), taken off it."""
+    taken = []
+    with celery.connection_for_read() as conn:
+        channel = conn.default_channel
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            taken.append((message.headers["task"], message.decode()[0]))
+    return taken
+
+
 def purge_broker(celery_app) -> None:
     """Empty every queue, delivered-but-unacknowledged messages included, so a test
     never sees batch tasks (or their countdowns) left over from the one before."""

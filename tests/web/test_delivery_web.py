@@ -114,3 +114,26 @@ def test_the_groups_show_their_counts_while_redis_is_out_of_reach(make_app):
     assert 'data-group-waiting="other">2<' in page and "unknown (pacing state out of reach)" in page
     other, = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()["groups"]
     assert other["waiting"] == 2 and other["pace_known"] is False and other["current_rate"] is None
+
+
+def test_the_page_says_readers_are_still_being_added_until_the_snapshot_is_in(client, db, settings):
+    from newsletter.delivery import snapshot
+
+    with db.session() as session:
+        make_subscribers(session, 10)
+        issue_id = make_sending_issue(session)
+        snapshot.step(session, issue_id, settings, limit=4)
+        session.commit()
+    make_editor(db)
+    login(client)
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    assert re.search(r'<span id="delivery-adding">', page)  # shown, not hidden
+    data = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()
+    assert data["adding"] is True and data["total"] == 4
+    with db.session() as session:
+        snapshot.take_all(session, issue_id, settings)
+        session.commit()
+    page = client.get(f"/editor/issues/{issue_id}/delivery").get_data(as_text=True)
+    assert '<span id="delivery-adding" hidden>' in page
+    data = client.get(f"/editor/issues/{issue_id}/delivery.json").get_json()
+    assert data["adding"] is False and data["total"] == 10
