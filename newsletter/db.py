@@ -7,6 +7,7 @@ Flask to reach the database. The web package adds the per-request session.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -112,6 +113,7 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)  # ping_idle_seconds, and create_engine's own
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._url, self._engine_kwargs, self._autocommit_engine = url, engine_kwargs, None
+        self._lock = threading.Lock()
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
@@ -119,9 +121,10 @@ class Database:
         atomic by itself (a webhook's INSERT into the inbox): no BEGIN, no COMMIT, one
         round trip, durable when it returns. Its own small pool, whose connections
         stay in autocommit, so nothing is switched back and forth per request."""
-        if self._autocommit_engine is None:
-            self._autocommit_engine = make_engine(self._url, isolation_level="AUTOCOMMIT", pool_size=2,
-                                                  **self._engine_kwargs)
+        with self._lock:  # the engine's writer thread and a web request may both come first
+            if self._autocommit_engine is None:
+                self._autocommit_engine = make_engine(self._url, isolation_level="AUTOCOMMIT", pool_size=2,
+                                                      **self._engine_kwargs)
         with self._autocommit_engine.connect() as connection:
             yield connection
 

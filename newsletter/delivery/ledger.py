@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from sqlalchemy import BigInteger, Text, Update, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..audience import suppression
@@ -158,15 +159,39 @@ def record(
             if o.status == D.BOUNCED:
                 bounced.append((o.subscriber_id, reply))
     conn = session.connection()
-    if sent and conn.dialect.name == "postgresql":
-        conn.execute(_RECORD_SENT_ARRAYS, {**held, "b_ids": list(sent), "b_replies": list(sent.values())})
-    elif sent:
-        conn.execute(_RECORD_SENT, [{**held, "b_id": i, "b_reply": reply} for i, reply in sent.items()])
+    if sent:
+        _record_sent(conn, held, sent)
     for statement, rows in ((_RECORD_DEFERRED, deferred), (_RECORD_THROTTLED, throttled), (_RECORD_FINAL, final)):
         if rows:
             conn.execute(statement, rows)
     suppression.mark_bounced(session, bounced, now)
     return retries
+
+
+def accepted_alone(outcomes: list[RowResult]) -> bool:
+    """Whether a write holds accepted copies only (the engine's usual write), which
+    `record_accepted` can make in one statement."""
+    return all(o.status == D.SENT for o in outcomes)
+
+
+def record_accepted(connection: Connection, lease: datetime, outcomes: list[RowResult],
+                    now: datetime | None = None) -> None:
+    """`record` for a write of accepted copies alone (`accepted_alone`), on PostgreSQL
+    one statement that is atomic by itself: run on an autocommit connection
+    (`Database.autocommit`) it costs one round trip instead of BEGIN, UPDATE and
+    COMMIT, and a third of the client's time. Nothing else is written: no address
+    bounced, no retry is due."""
+    if connection.dialect.name != "postgresql":
+        raise ValueError("one statement for many rows needs PostgreSQL's arrays: use `record`")
+    _record_sent(connection, {"b_lease": lease, "b_now": now or utcnow()},
+                 {o.delivery_id: o.reply[:2000] for o in outcomes})
+
+
+def _record_sent(conn: Connection, held: dict, sent: dict[int, str]) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(_RECORD_SENT_ARRAYS, {**held, "b_ids": list(sent), "b_replies": list(sent.values())})
+    else:
+        conn.execute(_RECORD_SENT, [{**held, "b_id": i, "b_reply": reply} for i, reply in sent.items()])
 
 
 def bounced_after(session: Session, delivery_id: int, reason: str, now: datetime | None = None) -> bool:

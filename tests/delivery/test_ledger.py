@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 from support.delivery import (
     FAST_RETRIES,
     address,
@@ -21,6 +22,7 @@ from support.delivery import (
 
 from newsletter.config import load_settings
 from newsletter.delivery import control, engine, ledger, pacing, sweep
+from newsletter.delivery.batch import Batch, RunResult
 from newsletter.delivery import report as reports
 from newsletter.models import Delivery, Issue, Subscriber
 from workers.delivery import dispatch_issue, sweep_deliveries
@@ -374,3 +376,53 @@ def test_accepted_copies_are_written_in_one_statement_each_with_its_reply(app, d
     with db.session() as s:
         rows = dict(s.execute(select(Delivery.id, Delivery.last_reply).where(Delivery.status == "sent")).all())
     assert rows == {o.delivery_id: o.reply for o in outcomes}
+
+
+@pytest.mark.postgresql_only
+def test_a_write_of_accepted_copies_alone_is_one_statement_outside_any_transaction(app, db, session, settings):
+    """The engine's usual write, every copy accepted, is one round trip: one UPDATE on
+    an autocommit connection, no BEGIN or COMMIT. A write with anything else in it
+    (a bounce suppresses an address too) keeps its transaction."""
+    issue_id, claim = _claimed(db, session, settings, 6)
+    seen: list[tuple[str, bool]] = []
+
+    def watch(_conn, cursor, statement, *_args):
+        seen.append((statement.split()[0].upper(), cursor.connection.autocommit))
+
+    event.listen(Engine, "before_cursor_execute", watch)
+    try:
+        batch = Batch(db, settings, claim, RunResult(), issue_id)  # no writer thread: writes here
+        for row in claim.rows[:3]:
+            batch.add(row, "sent", f"250 2.0.0 Ok: queued as Q{row.delivery_id}")
+        batch.flush()
+        alone, seen[:] = list(seen), []
+        batch.add(claim.rows[3], "sent", "250 2.0.0 Ok")
+        batch.add(claim.rows[4], "bounced", "550 5.1.1 no such user")
+        batch.flush()
+    finally:
+        event.remove(Engine, "before_cursor_execute", watch)
+    assert alone == [("UPDATE", True)]
+    assert seen and not any(autocommit for _, autocommit in seen)
+    assert status_counts(db, issue_id) == {"sent": 4, "bounced": 1, "sending": 1}
+    with db.session() as s:
+        replies = dict(s.execute(select(Delivery.id, Delivery.last_reply).where(Delivery.status == "sent")).all())
+    assert replies[claim.rows[0].delivery_id] == f"250 2.0.0 Ok: queued as Q{claim.rows[0].delivery_id}"
+
+
+@pytest.mark.postgresql_only
+def test_accepted_copies_under_a_lease_no_longer_ours_are_not_written(app, db, session, settings):
+    issue_id, claim = _claimed(db, session, settings, 2)
+    outcomes = [ledger.RowResult(r.delivery_id, r.subscriber_id, r.attempts, "sent", "250 ok") for r in claim.rows]
+    with db.autocommit() as connection:
+        ledger.record_accepted(connection, claim.lease - timedelta(seconds=1), outcomes)
+    assert status_counts(db, issue_id) == {"sending": 2}
+    with db.autocommit() as connection:
+        ledger.record_accepted(connection, claim.lease, outcomes)
+    assert status_counts(db, issue_id) == {"sent": 2}
+
+
+def test_record_accepted_wants_postgresql_arrays(db):
+    if db.is_postgresql:
+        pytest.skip("SQLite's refusal; PostgreSQL takes it (the tests above)")
+    with db.session() as s, pytest.raises(ValueError, match="PostgreSQL"):
+        ledger.record_accepted(s.connection(), ledger.utcnow(), [])
