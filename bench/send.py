@@ -38,7 +38,10 @@ each frozen at the snapshot). The last line is then
 
 where ratio is variants/single and delivered, distinct are those of the K-variant send.
 `--rounds R` sends R times of each kind, alternating which goes first (single, K,
-K, single, …), and reports the mean rates.
+K, single, …), and reports the mean rates. Without --categories it sends R times,
+each with its own raw runs either side, prints each round's rates and reports the
+means, engine_to_raw the mean of the rounds' ratios, and each ratio in
+`engine_to_raw_rounds=a/b/…`: on a busy machine one round's ratio can move by 0.1.
 """
 from __future__ import annotations
 
@@ -157,7 +160,7 @@ def main() -> None:
     parser.add_argument("--categories", type=int, default=1,
                         help="K > 1: also send with the audience spread over K category sets, and compare")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="with --categories: sends of each kind (alternating order); the rates are means")
+                        help="sends of each kind (with --categories alternating the order); the rates are means")
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=900)
@@ -169,9 +172,18 @@ def main() -> None:
     k = max(1, args.categories)
     single = send_once(args, k, send_data.category_sets(1), "single variant")
     if k == 1:
+        rounds = [single] + [send_once(args, k, send_data.category_sets(1), "single variant")
+                             for _ in range(1, args.rounds)]
+        single = _mean_of(rounds)
         raw = single["raw_rate"]
+        ratios = [r["rate"] / r["raw_rate"] for r in rounds if r["raw_rate"]]
+        for n, r in enumerate(rounds if len(rounds) > 1 else [], 1):
+            vs = f", raw {r['raw_rate']:.0f}/s, {r['rate'] / r['raw_rate']:.2f}" if r["raw_rate"] else ""
+            print(f"round {n}: engine {r['rate']:.0f}/s{vs}")
         vs_raw = (f" raw_msgs_per_s={raw:.0f} engine_msgs_per_s={single['rate']:.0f} "
-                  f"engine_to_raw={single['rate'] / raw:.2f}" if raw else "")
+                  f"engine_to_raw={sum(ratios) / len(ratios):.2f}" if ratios else "")
+        if len(ratios) > 1:
+            vs_raw += f" engine_to_raw_rounds={'/'.join(f'{x:.2f}' for x in ratios)}"
         print(f"RESULT messages_per_s={single['rate']:.0f} seconds={single['seconds']:.1f} "
               f"peak_rss_mb={single['peak_mb']:.1f} delivered={single['received']} distinct={single['distinct']} "
               f"snapshot_seconds={single['snapshot_seconds']:.1f} first_rows_seconds={single['first_rows_seconds']:.1f} "
@@ -192,6 +204,15 @@ def main() -> None:
           f"ratio={ratio:.3f} rounds={args.rounds} single_seconds={single['seconds']:.1f} "
           f"variants_seconds={spread['seconds']:.1f} peak_rss_mb={max(single['peak_mb'], spread['peak_mb']):.1f} "
           f"delivered={spread['received']} distinct={spread['distinct']}")
+
+
+def _mean_of(rounds: list[dict]) -> dict:
+    """Rounds of the single-variant send as one: mean rates and times, the largest
+    memory, the last round's counts (each round checks its own)."""
+    mean = {key: sum(r[key] for r in rounds) / len(rounds)
+            for key in ("rate", "seconds", "raw_rate", "snapshot_seconds", "first_rows_seconds")}
+    return {**rounds[-1], **mean, "peak_mb": max(r["peak_mb"] for r in rounds),
+            "peaks": [max(p) for p in zip(*(r["peaks"] for r in rounds))]}
 
 
 def send_once(args, k: int, keys: list[str], label: str) -> dict:
