@@ -118,9 +118,10 @@ class Database:
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """A connection outside any transaction, for a write that is one statement and
-        atomic by itself (a webhook's INSERT into the inbox): no BEGIN, no COMMIT, one
-        round trip, durable when it returns. Its own small pool, whose connections
-        stay in autocommit, so nothing is switched back and forth per request."""
+        atomic by itself (a webhook's INSERT into the inbox, the engine's write of
+        accepted copies): no BEGIN, no COMMIT, one round trip, durable when it returns.
+        Its own small pool, whose connections stay in autocommit, so nothing is
+        switched back and forth per request."""
         with self._lock:  # the engine's writer thread and a web request may both come first
             if self._autocommit_engine is None:
                 self._autocommit_engine = make_engine(self._url, isolation_level="AUTOCOMMIT", pool_size=2,
