@@ -196,9 +196,7 @@ def main() -> None:
         singles.append(send_once(args, k, send_data.category_sets(1), "single variant"))
     for n, (one, many) in enumerate(zip(singles, spreads), 1):
         print(f"round {n}: single {one['rate']:.0f}/s, {k} variants {many['rate']:.0f}/s")
-    single, spread = (dict(rate=sum(r["rate"] for r in runs) / len(runs), seconds=sum(r["seconds"] for r in runs) / len(runs),
-                           peak_mb=max(r["peak_mb"] for r in runs), received=runs[-1]["received"],
-                           distinct=runs[-1]["distinct"]) for runs in (singles, spreads))
+    single, spread = _mean_of(singles), _mean_of(spreads)
     ratio = spread["rate"] / single["rate"] if single["rate"] else 0.0
     print(f"RESULT single_msgs_per_s={single['rate']:.0f} variants_msgs_per_s={spread['rate']:.0f} k={k} "
           f"ratio={ratio:.3f} rounds={args.rounds} single_seconds={single['seconds']:.1f} "
@@ -207,8 +205,8 @@ def main() -> None:
 
 
 def _mean_of(rounds: list[dict]) -> dict:
-    """Rounds of the single-variant send as one: mean rates and times, the largest
-    memory, the last round's counts (each round checks its own)."""
+    """Rounds of one kind of send as one: mean rates and times, the largest memory,
+    the last round's counts (each round checks its own)."""
     mean = {key: sum(r[key] for r in rounds) / len(rounds)
             for key in ("rate", "seconds", "raw_rate", "snapshot_seconds", "first_rows_seconds")}
     return {**rounds[-1], **mean, "peak_mb": max(r["peak_mb"] for r in rounds),
